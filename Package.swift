@@ -1,0 +1,37 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "escalator",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "CallTree", targets: ["CallTree"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // The emergency plan and its escalation state machine: pure, no I/O, no clock.
+        .target(name: "CallTree", swiftSettings: strictSettings),
+        .testTarget(
+            name: "CallTreeTests",
+            dependencies: [
+                "CallTree",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "CallTreeBenchmark",
+            dependencies: ["CallTree"],
+            path: "Benchmarks/CallTreeBenchmark",
+            swiftSettings: strictSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,169 @@
+/// What the caller must do after an event. The machine decides; the worker performs, in one
+/// `switch`, in the order given.
+public enum Action: Sendable, Hashable {
+    /// Send a page to a contact.
+    case page(Page)
+    /// Keep a due time and feed it back as `.dueTimeReached` when it comes.
+    case scheduleDue(DueTime)
+    /// Forget a due time; feeding it back anyway would do nothing.
+    case cancelDue(DueID)
+    /// Tell the command centre where the incident stands.
+    case publishStatus(StatusUpdate)
+    /// Send one customer notice of a kind per parcel in the audience.
+    case sendNotices(NoticeBatch)
+    /// Add an entry to the incident's timeline (pages, notices and status updates are recorded
+    /// from their own actions).
+    case record(TimelineEntry)
+}
+
+public struct Page: Sendable, Hashable {
+    public var id: PageID
+    public var channel: ContactChannel
+    /// Sent at the time of the event; the step times out here.
+    public var ackDeadline: Timestamp
+    public var reason: PageReason
+    public var template: TemplateID
+    public var drill: Bool
+
+    public var department: DepartmentID { id.department }
+    public var contact: ContactID { id.contact }
+    public var position: StepPosition { id.position }
+}
+
+public enum PageReason: Sendable, Hashable, Codable {
+    /// The first step of a newly engaged department.
+    case engaged(EngagementReason)
+    /// The previous step was not acknowledged in time.
+    case previousStepTimedOut
+    /// A contact of the previous step passed it on.
+    case escalatedBy(ContactID)
+}
+
+public struct DueTime: Sendable, Hashable {
+    public var id: DueID
+    public var at: Timestamp
+}
+
+public struct StatusUpdate: Sendable, Hashable {
+    public var id: StatusUpdateID
+    public var state: IncidentStatus
+    public var reason: StatusReason
+    public var at: Timestamp
+    public var departments: [DepartmentStatus]
+    public var template: TemplateID
+    public var drill: Bool
+
+    public var sequence: Int { id.sequence }
+}
+
+/// What made a status update; its description is status.v1's `reason`.
+public enum StatusReason: Sendable, Hashable, CustomStringConvertible {
+    case opened
+    case updated
+    case stepTimedOut(DepartmentID)
+    case escalated(DepartmentID, by: ContactID)
+    case acknowledged(DepartmentID, by: ContactID)
+    case exhausted(DepartmentID)
+    case cadence
+    case resolved(Resolver)
+
+    public var description: String {
+        switch self {
+        case .opened: "opened"
+        case .updated: "updated"
+        case .stepTimedOut(let department): "\(department): step timed out"
+        case .escalated(let department, let contact): "\(department): escalated by \(contact)"
+        case .acknowledged(let department, let contact): "\(department): acknowledged by \(contact)"
+        case .exhausted(let department): "\(department): call order exhausted"
+        case .cadence: "scheduled progress update"
+        case .resolved(let resolver): "resolved by \(resolver)"
+        }
+    }
+}
+
+public struct DepartmentStatus: Sendable, Hashable {
+    public enum State: String, Sendable, Hashable, Codable {
+        case paging, acknowledged, exhausted
+    }
+
+    public var department: DepartmentID
+    public var state: State
+    /// The furthest step paged.
+    public var position: StepPosition?
+    /// The contacts of that step.
+    public var contacts: [ContactID]
+    public var acknowledgedBy: ContactID?
+    public var acknowledgedAt: Timestamp?
+}
+
+public struct NoticeBatch: Sendable, Hashable {
+    public enum Audience: Sendable, Hashable {
+        /// Just these parcels (newly reported ones).
+        case parcels([Parcel])
+        /// Every parcel recorded for the incident so far; the store knows them.
+        case allAffected
+    }
+
+    public var kind: NoticeKind
+    public var audience: Audience
+    public var template: TemplateID
+    public var drill: Bool
+
+    public func noticeID(incident: IncidentID, waybill: String) -> NoticeID {
+        NoticeID(incident: incident, kind: kind, waybill: waybill)
+    }
+}
+
+public struct TimelineEntry: Sendable, Hashable {
+    public var at: Timestamp
+    public var event: TimelineEvent
+}
+
+/// The record of what happened, for the report after the incident (seed ch.3 §5, §8).
+public enum TimelineEvent: Sendable, Hashable {
+    case opened(type: IncidentTypeID, severity: Severity, drill: Bool)
+    case updated(severity: Severity?, previous: Severity, addedParcels: Int)
+    case departmentEngaged(DepartmentID, EngagementReason)
+    case stepTimedOut(DepartmentID, StepPosition)
+    case escalated(DepartmentID, StepPosition, by: ContactID)
+    /// `sinceFirstPage` is the department's time to acknowledge.
+    case acknowledged(
+        DepartmentID, by: ContactID, page: PageID, channel: Channel?, sinceFirstPage: Duration?, late: Bool)
+    /// A further ack for a department already acknowledged: noted, changes nothing.
+    case alsoAcknowledged(DepartmentID, by: ContactID, page: PageID)
+    case exhausted(DepartmentID, fallback: DepartmentID?)
+    case replyRefused(replyID: String, page: PageID, contact: ContactID, action: ReplyAction, reason: RefusalReason)
+    case resolved(by: Resolver, note: String?)
+    /// An event that came after the incident was resolved, or before it opened.
+    case ignored(what: String, reason: String)
+}
+
+/// Why a reply was not acted on; its description is what the timeline and the logs say.
+public enum RefusalReason: Sendable, Hashable, CustomStringConvertible {
+    case incidentNotOpen
+    case incidentResolved
+    case pageOfAnotherIncident(IncidentID)
+    case departmentNotEngaged(DepartmentID)
+    case pageNotSent(PageID)
+    case notAContactOf(DepartmentID)
+    case notAllowedToResolve
+    case departmentNotPaging(DepartmentID)
+    case stepAlreadyPassed(StepPosition)
+    /// Checked by the caller before the machine sees the reply (token, unknown page).
+    case rejected(String)
+
+    public var description: String {
+        switch self {
+        case .incidentNotOpen: "the incident is not open"
+        case .incidentResolved: "the incident is already resolved"
+        case .pageOfAnotherIncident(let other): "the page belongs to incident \(other)"
+        case .departmentNotEngaged(let department): "department \(department) is not engaged in this incident"
+        case .pageNotSent(let page): "page \(page) was never sent"
+        case .notAContactOf(let department): "the contact is not in the call order of \(department)"
+        case .notAllowedToResolve: "the contact may not resolve incidents"
+        case .departmentNotPaging(let department): "department \(department) is no longer being paged"
+        case .stepAlreadyPassed(let position): "escalation has already moved past \(position)"
+        case .rejected(let reason): reason
+        }
+    }
+}
