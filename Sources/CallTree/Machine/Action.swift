@@ -42,6 +42,11 @@ public enum PageReason: Sendable, Hashable, Codable {
 public struct DueTime: Sendable, Hashable {
     public var id: DueID
     public var at: Timestamp
+
+    public init(id: DueID, at: Timestamp) {
+        self.id = id
+        self.at = at
+    }
 }
 
 public struct StatusUpdate: Sendable, Hashable {
@@ -49,11 +54,15 @@ public struct StatusUpdate: Sendable, Hashable {
     public var state: IncidentStatus
     public var reason: StatusReason
     public var at: Timestamp
-    public var departments: [DepartmentStatus]
+    /// The incident's branches as they stood: a shared snapshot of the state, not a copy.
+    public var branches: [DepartmentBranch]
     public var template: TemplateID
     public var drill: Bool
 
     public var sequence: Int { id.sequence }
+
+    /// Where each engaged department stands, in the order they were engaged.
+    public var departments: [DepartmentStatus] { branches.map(DepartmentStatus.init) }
 }
 
 /// What made a status update; its description is status.v1's `reason`.
@@ -90,10 +99,31 @@ public struct DepartmentStatus: Sendable, Hashable {
     public var state: State
     /// The furthest step paged.
     public var position: StepPosition?
-    /// The contacts of that step.
-    public var contacts: [ContactID]
     public var acknowledgedBy: ContactID?
     public var acknowledgedAt: Timestamp?
+
+    public init(_ branch: DepartmentBranch) {
+        department = branch.department
+        position = branch.furthestPaged
+        switch branch.progress {
+        case .paging:
+            state = .paging
+        case .acknowledged(let contact, let at):
+            state = .acknowledged
+            acknowledgedBy = contact
+            acknowledgedAt = at
+        case .exhausted:
+            state = .exhausted
+        }
+    }
+
+    /// The contacts of the furthest step paged.
+    public func contacts(in plan: Plan) -> [ContactID] {
+        guard let position, let steps = plan.callOrder(of: department)?.steps,
+            steps.indices.contains(position.step - 1)
+        else { return [] }
+        return steps[position.step - 1].contacts
+    }
 }
 
 public struct NoticeBatch: Sendable, Hashable {
@@ -117,6 +147,11 @@ public struct NoticeBatch: Sendable, Hashable {
 public struct TimelineEntry: Sendable, Hashable {
     public var at: Timestamp
     public var event: TimelineEvent
+
+    public init(at: Timestamp, event: TimelineEvent) {
+        self.at = at
+        self.event = event
+    }
 }
 
 /// The record of what happened, for the report after the incident (seed ch.3 §5, §8).

@@ -14,14 +14,13 @@ public struct IncidentStateMachine: Sendable {
     }
 
     public mutating func handle(_ event: Event, at now: Timestamp) -> [Action] {
-        guard var incident = state else {
+        // Moved out, not copied, so the arrays inside stay uniquely referenced; put back on exit.
+        guard var incident = state.take() else {
             if case .trigger(let trigger) = event {
                 return open(trigger, at: now)
             }
             return [.record(TimelineEntry(at: now, event: .ignored(what: event.summary, reason: "the incident is not open")))]
         }
-        // Mutate a local copy so the arrays inside are uniquely referenced, then put it back.
-        state = nil
         defer { state = incident }
         var context = Transition(plan: plan, now: now)
 
@@ -104,14 +103,14 @@ private struct Transition {
 
     /// Starts a department's call order, unless it is already engaged.
     mutating func engage(_ incident: inout IncidentState, _ department: DepartmentID, because reason: EngagementReason) {
-        guard incident.branch(department) == nil, let plan = plan.department(department) else { return }
+        guard incident.branch(department) == nil, let callOrder = plan.callOrder(of: department) else { return }
         incident.departments.append(
             DepartmentBranch(
                 department: department, engagedAt: now, reason: reason, progress: .exhausted(at: now),
                 furthestPaged: nil, firstPagedAt: nil))
         record(.departmentEngaged(department, reason))
         let index = incident.departments.count - 1
-        if plan.callOrder.steps.isEmpty || plan.callOrder.rounds < 1 {
+        if callOrder.steps.isEmpty || callOrder.rounds < 1 {
             exhaust(&incident, at: index)
         } else {
             pageStep(&incident, at: index, StepPosition(round: 1, step: 1), because: .engaged(reason))
@@ -122,7 +121,7 @@ private struct Transition {
         _ incident: inout IncidentState, at index: Int, _ position: StepPosition, because reason: PageReason
     ) {
         let department = incident.departments[index].department
-        let step = plan.department(department)!.callOrder.steps[position.step - 1]
+        let step = plan.callOrder(of: department)!.steps[position.step - 1]
         let deadline = now + step.timeout
         incident.departments[index].progress = .paging(position, deadline: deadline)
         incident.departments[index].furthestPaged = position
@@ -144,7 +143,7 @@ private struct Transition {
     /// Moves a paging department to its next step, its next round, or to exhausted.
     private mutating func advance(_ incident: inout IncidentState, at index: Int, because reason: PageReason) {
         guard case .paging(let position, _) = incident.departments[index].progress else { return }
-        let callOrder = plan.department(incident.departments[index].department)!.callOrder
+        let callOrder = plan.callOrder(of: incident.departments[index].department)!
         if position.step < callOrder.steps.count {
             pageStep(&incident, at: index, StepPosition(round: position.round, step: position.step + 1), because: reason)
         } else if position.round < callOrder.rounds {
@@ -156,7 +155,7 @@ private struct Transition {
 
     private mutating func exhaust(_ incident: inout IncidentState, at index: Int) {
         let department = incident.departments[index].department
-        let fallback = plan.department(department)?.callOrder.fallback
+        let fallback = plan.callOrder(of: department)?.fallback
         incident.departments[index].progress = .exhausted(at: now)
         record(.exhausted(department, fallback: fallback))
         if let fallback {
@@ -192,7 +191,7 @@ private struct Transition {
             return refuse(reply, .pageOfAnotherIncident(page.incident))
         }
         guard let index = incident.departments.firstIndex(where: { $0.department == page.department }),
-            let callOrder = plan.department(page.department)?.callOrder
+            let callOrder = plan.callOrder(of: page.department)
         else {
             return refuse(reply, .departmentNotEngaged(page.department))
         }
@@ -328,28 +327,11 @@ private struct Transition {
 
     mutating func publishStatus(_ incident: inout IncidentState, _ reason: StatusReason) {
         incident.statusSequence += 1
-        let departments = incident.departments.map { branch -> DepartmentStatus in
-            let contacts = branch.furthestPaged.flatMap { position in
-                plan.department(branch.department)?.callOrder.steps[position.step - 1].contacts
-            } ?? []
-            switch branch.progress {
-            case .paging:
-                return DepartmentStatus(
-                    department: branch.department, state: .paging, position: branch.furthestPaged, contacts: contacts)
-            case .acknowledged(let contact, let at):
-                return DepartmentStatus(
-                    department: branch.department, state: .acknowledged, position: branch.furthestPaged,
-                    contacts: contacts, acknowledgedBy: contact, acknowledgedAt: at)
-            case .exhausted:
-                return DepartmentStatus(
-                    department: branch.department, state: .exhausted, position: branch.furthestPaged, contacts: contacts)
-            }
-        }
         actions.append(
             .publishStatus(
                 StatusUpdate(
                     id: StatusUpdateID(incident: incident.id, sequence: incident.statusSequence),
-                    state: incident.overallStatus, reason: reason, at: now, departments: departments,
+                    state: incident.overallStatus, reason: reason, at: now, branches: incident.departments,
                     template: .status, drill: incident.drill)))
     }
 }

@@ -1,8 +1,9 @@
 /// The emergency plan: what each kind of incident engages at each severity, and how each
 /// department is reached. Built by the plan loader from `config/plan.yaml`, or directly in tests.
 ///
-/// The plan is immutable once built; lookups by id go through indexes made in `init`.
-public struct Plan: Sendable {
+/// The plan is immutable once built; lookups by id go through indexes made in `init`. It is a
+/// class so that handing it to every transition costs one reference, not a copy of its tables.
+public final class Plan: Sendable {
     public let name: String
     /// Locale used for a parcel or contact that names none (`zh-Hant`, `zh-Hans`, `en`).
     public let defaultLocale: String
@@ -47,6 +48,11 @@ public struct Plan: Sendable {
 
     public func department(_ id: DepartmentID) -> DepartmentPlan? {
         departmentIndex[id].map { departments[$0] }
+    }
+
+    /// The call order alone: cheaper than the whole department on the paging path.
+    public func callOrder(of id: DepartmentID) -> CallOrder? {
+        departmentIndex[id].map { departments[$0].callOrder }
     }
 
     public func contact(_ id: ContactID) -> Contact? {
