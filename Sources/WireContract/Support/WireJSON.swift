@@ -1,0 +1,14 @@
+import Foundation
+
+/// One encoder for everything Escalator publishes: sorted keys make a message's bytes a
+/// function of its content, so a republished message is byte-identical to the first.
+public enum WireJSON {
+    public static func encode(_ value: some Encodable) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(value))
+    }
+
+    /// The largest message accepted from upstream or a gateway.
+    public static let maximumMessageSize = 1 << 20
+}
