@@ -11,9 +11,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "CallTree", targets: ["CallTree"]),
+        .library(name: "PlanFile", targets: ["PlanFile"]),
     ],
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
         // The emergency plan and its escalation state machine: pure, no I/O, no clock.
@@ -30,6 +32,19 @@ let package = Package(
             name: "CallTreeBenchmark",
             dependencies: ["CallTree"],
             path: "Benchmarks/CallTreeBenchmark",
+            swiftSettings: strictSettings
+        ),
+
+        // config/plan.yaml: parsed with Yams, validated with file, line and column per problem.
+        .target(
+            name: "PlanFile",
+            dependencies: ["CallTree", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PlanFileTests",
+            dependencies: ["PlanFile", "CallTree"],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
     ],
