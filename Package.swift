@@ -12,10 +12,12 @@ let package = Package(
     products: [
         .library(name: "CallTree", targets: ["CallTree"]),
         .library(name: "PlanFile", targets: ["PlanFile"]),
+        .library(name: "Rendering", targets: ["Rendering"]),
     ],
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // The emergency plan and its escalation state machine: pure, no I/O, no clock.
@@ -45,6 +47,17 @@ let package = Package(
             name: "PlanFileTests",
             dependencies: ["PlanFile", "CallTree"],
             exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        // The plan's Mustache templates turned into the text of pages, notices and status updates.
+        .target(
+            name: "Rendering",
+            dependencies: ["CallTree", "PlanFile", .product(name: "Mustache", package: "swift-mustache")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RenderingTests",
+            dependencies: ["Rendering", "PlanFile", "CallTree"],
             swiftSettings: strictSettings
         ),
     ],
