@@ -13,11 +13,13 @@ let package = Package(
         .library(name: "CallTree", targets: ["CallTree"]),
         .library(name: "PlanFile", targets: ["PlanFile"]),
         .library(name: "Rendering", targets: ["Rendering"]),
+        .executable(name: "escalator", targets: ["escalator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // The emergency plan and its escalation state machine: pure, no I/O, no clock.
@@ -58,6 +60,25 @@ let package = Package(
         .testTarget(
             name: "RenderingTests",
             dependencies: ["Rendering", "PlanFile", "CallTree"],
+            swiftSettings: strictSettings
+        ),
+        // What the `escalator` commands do, callable from tests: check-config, simulate.
+        .target(
+            name: "EscalatorCLI",
+            dependencies: ["CallTree", "PlanFile", "Rendering"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EscalatorCLITests",
+            dependencies: ["EscalatorCLI", "PlanFile", "CallTree"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "escalator",
+            dependencies: [
+                "EscalatorCLI", "PlanFile", "Rendering", "CallTree",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strictSettings
         ),
     ],
