@@ -35,7 +35,7 @@ public enum ConfigCheck {
             let order = department.callOrder
             let walk = order.steps.reduce(Duration.zero) { $0 + $1.timeout } * order.rounds
             lines.append(
-                "  \(department.id.rawValue.padding(18)) \(department.name.padding(12)) \(order.steps.count) steps × \(order.rounds), \(DurationText.format(walk))"
+                "  \(department.id.rawValue.padding(18)) \(department.name.padding(12)) \(order.steps.count) step\(order.steps.count == 1 ? "" : "s") × \(order.rounds), \(DurationText.format(walk))"
                     + " → \(order.fallback?.rawValue ?? "none")")
         }
         lines.append("")

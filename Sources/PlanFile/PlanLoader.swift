@@ -146,8 +146,7 @@ struct PlanBuilder {
 
     private mutating func readHeader(_ node: Node) -> Header? {
         let allowed = ["name", "default_locale", "locales", "utc_offset", "hotline", "support_email"]
-        guard let entries = reader.entries(node, in: "plan", allowed: allowed) else { return nil }
-        let field = Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        guard let field = reader.fields(node, in: "plan", allowed: allowed) else { return nil }
         for key in ["name", "default_locale", "locales"] where field[key] == nil {
             reader.report(node.mark, "plan has no '\(key)'; add it")
         }
@@ -233,9 +232,8 @@ struct PlanBuilder {
                 continue
             }
             severityKeys[severity] = entry.keyMark
-            guard let fields = reader.entries(entry.value, in: "severity \(entry.key)", allowed: ["name", "status_every"])
+            guard let field = reader.fields(entry.value, in: "severity \(entry.key)", allowed: ["name", "status_every"])
             else { continue }
-            let field = Dictionary(fields.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
             guard let nameEntry = field["name"] else {
                 reader.report(entry.keyMark, "severity \(entry.key) has no name; add name: 特別重大 (or a name per locale)")
                 continue
@@ -265,9 +263,8 @@ struct PlanBuilder {
             let id = ContactID(entry.key)
             contactMarks[id] = entry.keyMark
             let what = "contact '\(entry.key)'"
-            guard let fields = reader.entries(entry.value, in: what, allowed: ["name", "locale", "may_resolve", "channels"])
+            guard let field = reader.fields(entry.value, in: what, allowed: ["name", "locale", "may_resolve", "channels"])
             else { continue }
-            let field = Dictionary(fields.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
             let name = field["name"].flatMap { reader.nonEmptyString($0.value, "the name of \(what)") }
             if field["name"] == nil { reader.report(entry.keyMark, "\(what) has no name; add name:") }
             let locale = field["locale"].flatMap { reader.nonEmptyString($0.value, "the locale of \(what)") }
@@ -332,14 +329,8 @@ struct PlanBuilder {
         let id = DepartmentID(entry.key)
         let what = "department '\(entry.key)'"
         let allowed = ["name", "responsibilities", "call_order", "rounds", "fallback"]
-        guard let fields = reader.entries(entry.value, in: what, allowed: allowed) else { return nil }
-        let field = Dictionary(fields.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
-        var name: LocalizedText?
-        if let nameEntry = field["name"] {
-            name = localizedText(nameEntry.value, "the name of \(what)")
-        } else {
-            reader.report(entry.keyMark, "\(what) has no name; add name:")
-        }
+        guard let field = reader.fields(entry.value, in: what, allowed: allowed) else { return nil }
+        let name = requiredName(field, of: entry, what)
         if let name { names.departments[id] = name }
         var responsibilities: [String] = []
         if let entry = field["responsibilities"], let byLocale = localizedList(entry.value, "responsibilities of \(what)") {
@@ -411,8 +402,7 @@ struct PlanBuilder {
             var timeoutGiven = false
             switch item {
             case .mapping:
-                guard let fields = reader.entries(item, in: "\(stepName)", allowed: ["contacts", "timeout"]) else { continue }
-                let field = Dictionary(fields.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+                guard let field = reader.fields(item, in: "\(stepName)", allowed: ["contacts", "timeout"]) else { continue }
                 contactsNode = field["contacts"]?.value
                 if contactsNode == nil {
                     reader.report(item.mark, "\(stepName) names no contacts; add contacts: [contact-id, ...]")
@@ -490,14 +480,8 @@ struct PlanBuilder {
             guard reader.checkID(entry.key, entry.keyMark, "incident type") else { continue }
             let id = IncidentTypeID(entry.key)
             let what = "incident type '\(entry.key)'"
-            guard let fields = reader.entries(entry.value, in: what, allowed: ["name", "severities"]) else { continue }
-            let field = Dictionary(fields.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
-            var name: LocalizedText?
-            if let nameEntry = field["name"] {
-                name = localizedText(nameEntry.value, "the name of \(what)")
-            } else {
-                reader.report(entry.keyMark, "\(what) has no name; add name:")
-            }
+            guard let field = reader.fields(entry.value, in: what, allowed: ["name", "severities"]) else { continue }
+            let name = requiredName(field, of: entry, what)
             if let name { names.incidentTypes[id] = name }
             var rules: [Severity: ActivationRule] = [:]
             if let severitiesEntry = field["severities"],
@@ -531,8 +515,7 @@ struct PlanBuilder {
     }
 
     private mutating func readRule(_ node: Node, _ what: String) -> ActivationRule? {
-        guard let fields = reader.entries(node, in: what, allowed: ["departments", "notices"]) else { return nil }
-        let field = Dictionary(fields.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        guard let field = reader.fields(node, in: what, allowed: ["departments", "notices"]) else { return nil }
         var departments: [DepartmentID] = []
         if let entry = field["departments"], let items = reader.list(entry.value, "the departments of \(what)") {
             for item in items {
@@ -633,6 +616,15 @@ struct PlanBuilder {
     }
 
     // MARK: Localized values
+
+    /// The `name:` of an entry, which must be there.
+    private func requiredName(_ field: [String: YAMLReader.Entry], of entry: YAMLReader.Entry, _ what: String) -> LocalizedText? {
+        guard let nameEntry = field["name"] else {
+            reader.report(entry.keyMark, "\(what) has no name; add name:")
+            return nil
+        }
+        return localizedText(nameEntry.value, "the name of \(what)")
+    }
 
     /// A text, or a mapping from locale to text.
     private func localizedText(_ node: Node, _ what: String) -> LocalizedText? {

@@ -74,6 +74,13 @@ final class YAMLReader {
         return result
     }
 
+    /// Like `entries`, keyed by key.
+    func fields(_ node: Node, in what: String, allowed: [String]) -> [String: Entry]? {
+        entries(node, in: what, allowed: allowed).map { entries in
+            Dictionary(entries.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
     private func mergeSources(_ node: Node, in what: String) -> [Entry] {
         switch node {
         case .mapping:
@@ -232,8 +239,9 @@ final class YAMLReader {
     }
 }
 
-/// The candidate nearest to a mistyped word, when it is near enough to be a typo.
-func closest(to word: String, among candidates: some Sequence<String>) -> String? {
+/// The candidate nearest to a mistyped word, when it is near enough to be a typo: the
+/// "did you mean" of every problem message.
+public func closest(to word: String, among candidates: some Sequence<String>) -> String? {
     var best: (String, Int)?
     for candidate in candidates {
         let distance = editDistance(word.lowercased(), candidate.lowercased())

@@ -34,7 +34,7 @@ struct MustacheTemplateChecker: TemplateChecker {
             for name in root.unknown where !unknown.contains(name) { unknown.append(name) }
         }
         return unknown.map { name in
-            let hint = closestName(to: name, among: allowed).map { "did you mean '\($0)'? " } ?? ""
+            let hint = closest(to: name, among: allowed).map { "did you mean '\($0)'? " } ?? ""
             return TemplateIssue(
                 message: "unknown variable '\(name)'; \(hint)the variables of \(kind(template)) templates are listed in config/README.md",
                 near: Self.tag(naming: name, in: text))
@@ -119,28 +119,6 @@ private final class ProbeRoot: MustacheParent {
         }
         return filled ? "x" : nil
     }
-}
-
-private func closestName(to word: String, among candidates: [String]) -> String? {
-    var best: (String, Int)?
-    for candidate in candidates {
-        let distance = levenshtein(Array(word), Array(candidate))
-        if distance <= max(2, candidate.count / 3), distance < (best?.1 ?? .max) { best = (candidate, distance) }
-    }
-    return best?.0
-}
-
-private func levenshtein(_ a: [Character], _ b: [Character]) -> Int {
-    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
-    var previous = Array(0...b.count)
-    for i in 1...a.count {
-        var current = [i] + [Int](repeating: 0, count: b.count)
-        for j in 1...b.count {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        previous = current
-    }
-    return previous[b.count]
 }
 
 extension String {

@@ -254,3 +254,16 @@ let fixturesFolder = samplePlanPath.replacingOccurrences(of: "config/plan.yaml",
         _ = try PlanLoader.load(contentsOf: "\(fixturesFolder)/template-unknown-variable.yaml")
     }
 }
+
+@Suite struct DocumentationTests {
+    /// The example in config/README.md is a plan that loads, once its elided notices are filled in.
+    @Test func theExampleInTheConfigReadmeIsAValidPlan() throws {
+        let readme = try String(contentsOfFile: samplePlanPath.replacingOccurrences(of: "plan.yaml", with: "README.md"), encoding: .utf8)
+        let example = try #require(readme.components(separatedBy: "```yaml\n").dropFirst().first?.components(separatedBy: "```").first)
+        let filled = example.replacingOccurrences(
+            of: ": ...", with: #": {zh-Hant: "{{waybill}}", en: "{{waybill}}"}"#)
+        let document = try PlanLoader.parse(filled, file: "config/README.md", templates: Renderer.checker)
+        #expect(document.plan.departments.map(\.id) == ["command-centre", "operations"])
+        #expect(document.plan.department("operations")?.callOrder.steps.count == 3)
+    }
+}
