@@ -78,6 +78,8 @@ struct PlanBuilder {
     private var contactMarks: [ContactID: Mark?] = [:]
     private var departmentMarks: [DepartmentID: Mark?] = [:]
     private var departmentsWithoutOrder: Set<DepartmentID> = []
+    private var checkContactReferences = true
+    private var checkDepartmentReferences = true
 
     init(reader: YAMLReader, checker: (any TemplateChecker)?) {
         self.reader = reader
@@ -90,9 +92,15 @@ struct PlanBuilder {
         guard let top = reader.entries(root, in: "the plan file", allowed: Self.topLevelKeys, allowExtensions: true)
         else { return nil }
         let section = Dictionary(top.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
+        let writtenKeys = root.mapping?.keys.compactMap(\.string) ?? []
         for key in Self.topLevelKeys where key != "defaults" && section[key] == nil {
+            // A misspelt section is reported as an unknown key, with the right name.
+            guard !writtenKeys.contains(where: { closest(to: $0, among: [key]) != nil }) else { continue }
             reader.report(line: 1, column: 1, "the plan file has no '\(key):' section; add it (see config/README.md)")
         }
+        // Without the section, every reference to it would be reported: one problem is enough.
+        checkContactReferences = section["contacts"] != nil
+        checkDepartmentReferences = section["departments"] != nil
 
         let header = section["plan"].flatMap { readHeader($0.value) }
         let defaults = section["defaults"].map { readDefaults($0.value) } ?? Defaults()
@@ -374,7 +382,7 @@ struct PlanBuilder {
 
     private mutating func checkedDepartment(_ text: String, _ mark: Mark?, _ what: String) -> DepartmentID? {
         let id = DepartmentID(text)
-        guard departmentMarks[id] != nil else {
+        guard departmentMarks[id] != nil || !checkDepartmentReferences else {
             if what == "the default fallback" {
                 if reportedDefaultFallback { return nil }
                 reportedDefaultFallback = true
@@ -425,7 +433,7 @@ struct PlanBuilder {
             for contactNode in contactNodes {
                 guard let text = reader.string(contactNode, "a contact of \(stepName)") else { continue }
                 let id = ContactID(text)
-                guard contactMarks[id] != nil else {
+                guard contactMarks[id] != nil || !checkContactReferences else {
                     reader.report(
                         contactNode.mark,
                         unknownReference("contact", text, in: stepName, known: contactMarks.keys.map(\.rawValue), section: "contacts"))

@@ -72,6 +72,15 @@ let brokenPlans: [BrokenPlan] = [
     BrokenPlan(fixture: "yaml-syntax", problems: [
         "13:9: YAML syntax: did not find expected ',' or '}' (while parsing a flow mapping); check indentation and quoting here",
     ]),
+    BrokenPlan(fixture: "misspelt-section", problems: [
+        "13:1: unknown key 'contact' in the plan file; did you mean 'contacts'?",
+    ]),
+    BrokenPlan(fixture: "duplicate-department", problems: [
+        "28:3: duplicate key 'command-centre' in departments (the first is on line 24); remove or rename one of them",
+    ]),
+    BrokenPlan(fixture: "unknown-severity", problems: [
+        "41:7: unknown severity 'V' in incident type 'parcel-delay'; use one defined under severities: (I, II)",
+    ]),
     BrokenPlan(fixture: "several-mistakes", problems: [
         "11:21: unknown key 'status_evry' in severity II; did you mean 'status_every'?",
         "31:9: unknown contact 'bobb' in step 1 of department 'operations'; did you mean 'bob'?",
