@@ -95,8 +95,9 @@ public struct Renderer: Sendable {
                 item["round"] = "\(position.round)"
                 item["step"] = "\(position.step)"
             }
-            if !status.contacts.isEmpty {
-                item["contacts"] = status.contacts.map(contactName).joined(separator: ", ")
+            let contacts = status.position.flatMap { stepContacts(status.department, $0) } ?? []
+            if !contacts.isEmpty {
+                item["contacts"] = contacts.map(contactName).joined(separator: ", ")
             }
             if let by = status.acknowledgedBy { item["acknowledged_by"] = contactName(by) }
             if let at = status.acknowledgedAt { item["acknowledged_at"] = time(at) }
@@ -170,6 +171,13 @@ public struct Renderer: Sendable {
 
     private func departmentName(_ id: DepartmentID, _ locale: String) -> String {
         document.names.department(id, locale: locale) ?? plan.department(id)?.name ?? id.rawValue
+    }
+
+    /// The contacts of the step a department has reached.
+    private func stepContacts(_ department: DepartmentID, _ position: StepPosition) -> [ContactID]? {
+        guard let steps = plan.department(department)?.callOrder.steps, steps.indices.contains(position.step - 1)
+        else { return nil }
+        return steps[position.step - 1].contacts
     }
 
     private func contactName(_ id: ContactID) -> String {
