@@ -166,7 +166,12 @@ final class YAMLReader {
         case .failure(.notPositive):
             report(node.mark, "\(what) must be longer than zero, found '\(scalar.string)'; write a duration such as 5m")
         case .failure(.notADuration):
-            let hint = Int(scalar.string) != nil ? "; add a unit, such as \(scalar.string)m" : ""
+            let digits = scalar.string.prefix { $0.isNumber }
+            let unit = scalar.string.dropFirst(digits.count).drop { $0 == " " }.lowercased().first
+            let hint =
+                if Int(scalar.string) != nil { "; add a unit, such as \(scalar.string)m" }
+                else if !digits.isEmpty, let unit, "hms".contains(unit) { "; write it as \(digits)\(unit)" }
+                else { "" }
             report(node.mark, "\(what) must be a duration such as 90s, 5m or 1h30m, found '\(scalar.string)'\(hint)")
         }
         return nil

@@ -133,6 +133,20 @@ let brokenPlans: [BrokenPlan] = [
         #expect(DurationText.parse(text) == .failure(.notPositive))
     }
 
+    @Test func aDurationWrittenInWordsGetsItsShortForm() {
+        do {
+            _ = try PlanLoader.parse(
+                "plan: {name: p, default_locale: en, locales: [en]}\nseverities:\n  I: {name: Critical, status_every: 30 min}\n",
+                file: "plan.yaml")
+            Issue.record("a plan with '30 min' loaded")
+        } catch {
+            #expect(error.problems.contains {
+                $0.line == 3
+                    && $0.message == "status_every of severity I must be a duration such as 90s, 5m or 1h30m, found '30 min'; write it as 30m"
+            })
+        }
+    }
+
     @Test(arguments: ["5", "5 minutes", "m", "30m1h", "1.5h", ""])
     func textsThatAreNotDurationsAreRefused(_ text: String) {
         #expect(DurationText.parse(text) == .failure(.notADuration))
