@@ -70,7 +70,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EscalatorCLITests",
-            dependencies: ["EscalatorCLI", "PlanFile", "CallTree"],
+            dependencies: ["EscalatorCLI", "PlanFile", "Rendering", "CallTree"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
