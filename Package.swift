@@ -12,10 +12,16 @@ let package = Package(
     products: [
         .library(name: "CallTree", targets: ["CallTree"]),
         .library(name: "WireContract", targets: ["WireContract"]),
+        .library(name: "PlanFile", targets: ["PlanFile"]),
+        .library(name: "Rendering", targets: ["Rendering"]),
+        .executable(name: "escalator", targets: ["escalator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // The emergency plan and its escalation state machine: pure, no I/O, no clock.
@@ -39,6 +45,49 @@ let package = Package(
             name: "CallTreeBenchmark",
             dependencies: ["CallTree"],
             path: "Benchmarks/CallTreeBenchmark",
+            swiftSettings: strictSettings
+        ),
+
+        // config/plan.yaml: parsed with Yams, validated with file, line and column per problem.
+        .target(
+            name: "PlanFile",
+            dependencies: ["CallTree", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PlanFileTests",
+            dependencies: ["PlanFile", "CallTree"],
+            exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        // The plan's Mustache templates turned into the text of pages, notices and status updates.
+        .target(
+            name: "Rendering",
+            dependencies: ["CallTree", "PlanFile", .product(name: "Mustache", package: "swift-mustache")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "RenderingTests",
+            dependencies: ["Rendering", "PlanFile", "CallTree"],
+            swiftSettings: strictSettings
+        ),
+        // What the `escalator` commands do, callable from tests: check-config, simulate.
+        .target(
+            name: "EscalatorCLI",
+            dependencies: ["CallTree", "PlanFile", "Rendering"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EscalatorCLITests",
+            dependencies: ["EscalatorCLI", "PlanFile", "Rendering", "CallTree"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "escalator",
+            dependencies: [
+                "EscalatorCLI", "PlanFile", "Rendering", "CallTree",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strictSettings
         ),
     ],

@@ -1,0 +1,44 @@
+# A private PostgreSQL cluster for Escalator's tests and demo: its own data folder, port and
+# socket under the build area, so it never touches another cluster on the machine. Sourced.
+#
+#   postgres_start DIR PORT   initdb (first time) and start; exports ESCALATOR_TEST_POSTGRES_URL
+#   postgres_stop DIR         fast shutdown
+
+postgres_bin() {
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$bin" ] || { echo "error: PostgreSQL binaries not found under /usr/lib/postgresql; install the postgresql package" >&2; return 1; }
+    echo "$bin"
+}
+
+# The server refuses to run as root: run its tools as the postgres user.
+postgres_as_owner() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+postgres_start() {
+    local dir=$1 port=$2 bin
+    bin=$(postgres_bin) || return 1
+    mkdir -p "$dir/socket"
+    [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        postgres_as_owner "$bin/initdb" -D "$dir/data" -A trust -U escalator -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+            || { cat "$dir/initdb.log" >&2; return 1; }
+    fi
+    # A cluster left running by an interrupted run is stopped first, so this run starts clean.
+    postgres_as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && postgres_stop "$dir"
+    postgres_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+        || { tail -n 20 "$dir/server.log" >&2; return 1; }
+    postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'escalator'" | grep -q 1 \
+        || postgres_as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U escalator escalator
+    export ESCALATOR_TEST_POSTGRES_URL="postgres://escalator@127.0.0.1:$port/escalator"
+}
+
+postgres_stop() {
+    local dir=$1 bin
+    bin=$(postgres_bin) || return 0
+    [ -f "$dir/data/PG_VERSION" ] || return 0
+    postgres_as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
