@@ -78,7 +78,7 @@ enum Schema {
                         customer_id TEXT NOT NULL,
                         locale TEXT,
                         PRIMARY KEY (incident_id, waybill)
-                    ) WITHOUT ROWID;
+                    );
 
                     CREATE TABLE parcel_notice (
                         incident_id TEXT NOT NULL,
