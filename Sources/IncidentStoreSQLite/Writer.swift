@@ -124,8 +124,13 @@ struct Writer {
         if let hook = request.beforeCommit {
             do { try hook() } catch { throw MessageFailure(underlying: error) }
         }
-        try db.cachedStatement(sql: "INSERT INTO inbox (message_id, incident_id, processed_at) VALUES (?, ?, ?)")
-            .execute(arguments: [request.messageID, incident?.rawValue, request.at.millisecondsSinceEpoch])
+        do {
+            try db.cachedStatement(sql: "INSERT INTO inbox (message_id, incident_id, processed_at) VALUES (?, ?, ?)")
+                .execute(arguments: [request.messageID, incident?.rawValue, request.at.millisecondsSinceEpoch])
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            // Another writer recorded the same message in between: applied again, it is a duplicate.
+            return .conflict
+        }
         return .applied(
             ApplyOutcome.Applied(
                 incident: incident, version: version, opened: opened, outboxWritten: written,

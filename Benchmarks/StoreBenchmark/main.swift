@@ -1,0 +1,79 @@
+// StoreBenchmark: events applied per second to the SQLite store, a mix of triggers (each opens
+// an incident, pages, schedules a due time, publishes a status update) and acks (each stops an
+// escalation), one transaction per event versus batches of events in one transaction.
+//
+//     swift run -c release StoreBenchmark [EVENTS] [BATCH]
+//
+// Defaults: 4000 events, batches of 64. Files go to a temporary folder, removed afterwards.
+import CallTree
+import Foundation
+import IncidentStore
+import IncidentStoreFixtures
+import IncidentStoreSQLite
+import Logging
+
+let arguments = CommandLine.arguments
+let events = arguments.count > 1 ? Int(arguments[1]) ?? 4000 : 4000
+let batchSize = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
+let worker = FixtureWorker()
+let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+
+/// Event n: triggers alternate with acks of the incident triggered 16 triggers earlier.
+func requests(count: Int) -> [ApplyRequest] {
+    var requests: [ApplyRequest] = []
+    var triggered = 0
+    while requests.count < count {
+        let n = triggered
+        let at = t0 + .milliseconds(Int64(requests.count))
+        requests.append(
+            worker.trigger(messageID: "incident:t\(n)", key: "key-\(n)", incident: IncidentID("inc-\(n)"), at: at))
+        triggered += 1
+        if n >= 16, requests.count < count {
+            let incident = IncidentID("inc-\(n - 16)")
+            let page = PageID(
+                incident: incident, department: FixturePlan.operations, position: StepPosition(round: 1, step: 1),
+                contact: FixturePlan.lee)
+            requests.append(worker.reply(messageID: "reply:a\(n - 16)", page: page, contact: FixturePlan.lee, at: at))
+        }
+    }
+    return requests
+}
+
+func measure(batch: Int, durability: SQLiteIncidentStoreConfiguration.Durability) async throws -> Double {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("store-benchmark-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let store = try SQLiteIncidentStore(
+        configuration: SQLiteIncidentStoreConfiguration(path: folder.appendingPathComponent("bench.sqlite").path, durability: durability),
+        logger: Logger(label: "store-benchmark"))
+    let all = requests(count: events)
+    let clock = ContinuousClock()
+    var applied = 0
+    let elapsed = try await clock.measure {
+        var start = 0
+        while start < all.count {
+            let end = min(start + batch, all.count)
+            for result in try await store.apply(batch: Array(all[start..<end])) {
+                if case .applied = try result.get() { applied += 1 }
+            }
+            start = end
+        }
+    }
+    precondition(applied == all.count, "only \(applied) of \(all.count) events applied")
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return Double(all.count) / seconds
+}
+
+func format(_ value: Double) -> String {
+    let text = String(Int(value.rounded()))
+    return String(repeating: " ", count: max(0, 12 - text.count)) + text
+}
+
+print("SQLite incident store, \(events) events (trigger + ack mix), events/s")
+print("durability   one per transaction   batches of \(batchSize)   speed-up")
+for durability in [SQLiteIncidentStoreConfiguration.Durability.full, .normal] {
+    let single = try await measure(batch: 1, durability: durability)
+    let batched = try await measure(batch: batchSize, durability: durability)
+    print(
+        "\(durability.rawValue.lowercased().padding(toLength: 10, withPad: " ", startingAt: 0))   \(format(single))          "
+            + "   \(format(batched))      \(String(format: "%.1f", batched / single))x")
+}
