@@ -2,9 +2,10 @@
 // an incident, pages, schedules a due time, publishes a status update) and acks (each stops an
 // escalation), one transaction per event versus batches of events in one transaction.
 //
-//     swift run -c release StoreBenchmark [EVENTS] [BATCH]
+//     swift run -c release StoreBenchmark [EVENTS] [BATCH] [ROUNDS]
 //
-// Defaults: 4000 events, batches of 64. Files go to a temporary folder, removed afterwards.
+// Defaults: 4000 events, batches of 64, best of 3 rounds (the machine is shared: the best round
+// is the least disturbed). Files go to a temporary folder, removed afterwards.
 import CallTree
 import Foundation
 import IncidentStore
@@ -15,6 +16,7 @@ import Logging
 let arguments = CommandLine.arguments
 let events = arguments.count > 1 ? Int(arguments[1]) ?? 4000 : 4000
 let batchSize = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
+let rounds = arguments.count > 3 ? Int(arguments[3]) ?? 3 : 3
 let worker = FixtureWorker()
 let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
 
@@ -37,6 +39,12 @@ func requests(count: Int) -> [ApplyRequest] {
         }
     }
     return requests
+}
+
+func best(batch: Int, durability: SQLiteIncidentStoreConfiguration.Durability) async throws -> Double {
+    var best = 0.0
+    for _ in 0..<max(1, rounds) { best = max(best, try await measure(batch: batch, durability: durability)) }
+    return best
 }
 
 func measure(batch: Int, durability: SQLiteIncidentStoreConfiguration.Durability) async throws -> Double {
@@ -68,11 +76,11 @@ func format(_ value: Double) -> String {
     return String(repeating: " ", count: max(0, 12 - text.count)) + text
 }
 
-print("SQLite incident store, \(events) events (trigger + ack mix), events/s")
+print("SQLite incident store, \(events) events (trigger + ack mix), events/s, best of \(rounds)")
 print("durability   one per transaction   batches of \(batchSize)   speed-up")
 for durability in [SQLiteIncidentStoreConfiguration.Durability.full, .normal] {
-    let single = try await measure(batch: 1, durability: durability)
-    let batched = try await measure(batch: batchSize, durability: durability)
+    let single = try await best(batch: 1, durability: durability)
+    let batched = try await best(batch: batchSize, durability: durability)
     print(
         "\(durability.rawValue.lowercased().padding(toLength: 10, withPad: " ", startingAt: 0))   \(format(single))          "
             + "   \(format(batched))      \(String(format: "%.1f", batched / single))x")

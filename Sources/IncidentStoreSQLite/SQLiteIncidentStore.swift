@@ -36,7 +36,11 @@ public final class SQLiteIncidentStore: IncidentStore {
         do {
             pool = try DatabasePool(path: path, configuration: config)
             let durability = configuration.durability.rawValue
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(durability)") }
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(durability)")
+                // Room for a large batch's pages, so they reach the log once, at commit.
+                try db.execute(sql: "PRAGMA cache_size = -32768")
+            }
         } catch {
             throw IncidentStoreError(
                 .cannotOpen,
@@ -271,26 +275,19 @@ public final class SQLiteIncidentStore: IncidentStore {
     public func ackStatistics(_ query: AckStatisticsQuery) async throws -> [AckStatistic] {
         var conditions = ["t.kind = ?", "t.since_first_page_ms IS NOT NULL", "t.department IS NOT NULL"]
         var arguments: StatementArguments = [TimelineKind.acknowledged.rawValue]
-        if let from = query.from {
-            conditions.append("t.at >= ?")
-            _ = arguments.append(contentsOf: [from.millisecondsSinceEpoch])
+        func filter(_ condition: String, _ value: (any DatabaseValueConvertible)?) {
+            guard let value else { return }
+            conditions.append(condition)
+            _ = arguments.append(contentsOf: [value])
         }
-        if let until = query.until {
-            conditions.append("t.at < ?")
-            _ = arguments.append(contentsOf: [until.millisecondsSinceEpoch])
-        }
+        filter("t.at >= ?", query.from?.millisecondsSinceEpoch)
+        filter("t.at < ?", query.until?.millisecondsSinceEpoch)
+        filter("i.type = ?", query.type?.rawValue)
+        filter("t.incident_id = ?", query.incident?.rawValue)
         switch query.drills {
         case .excluded: conditions.append("i.drill = 0")
         case .only: conditions.append("i.drill = 1")
         case .included: break
-        }
-        if let type = query.type {
-            conditions.append("i.type = ?")
-            _ = arguments.append(contentsOf: [type.rawValue])
-        }
-        if let incident = query.incident {
-            conditions.append("t.incident_id = ?")
-            _ = arguments.append(contentsOf: [incident.rawValue])
         }
         let filter = conditions.joined(separator: " AND ")
         let sql = """

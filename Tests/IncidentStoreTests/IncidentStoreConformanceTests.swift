@@ -182,6 +182,27 @@ struct IncidentStoreConformanceTests {
         }
     }
 
+    @Test("A due time claimed before an ack committed pages nobody when it fires after it", arguments: StoreFactory.all)
+    func ackRacingTimeoutPagesNobody(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+            let now = t0 + FixturePlan.stepTimeout
+            let claim = try #require(try await store.claimDueTimes(now: now, lease: .seconds(30), limit: 1).first)
+            let page = PageID(
+                incident: "inc-1", department: FixturePlan.operations, position: StepPosition(round: 1, step: 1),
+                contact: FixturePlan.lee)
+            _ = try await store.apply(worker.reply(messageID: "reply:r1", page: page, contact: FixturePlan.lee, at: now))
+            let fired = try await store.apply(worker.due(claim, at: now + .milliseconds(5)))
+            #expect(fired.applied?.outboxWritten == 0)
+            let timeline = try await store.timeline(of: "inc-1")
+            #expect(timeline.filter { $0.item.kind == .page }.count == 1)
+            #expect(!timeline.contains { $0.item.kind == .stepTimedOut })
+            #expect(try await store.dueTimes(of: "inc-1").isEmpty)
+            let pages = try await store.unpublishedOutbox(limit: 100).filter { $0.message.exchange == "pages" }
+            #expect(pages.count == 1)
+        }
+    }
+
     // MARK: Outbox
 
     @Test("Outbox rows come out in the order they were written, until published", arguments: StoreFactory.all)
