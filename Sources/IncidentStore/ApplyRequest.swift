@@ -73,7 +73,9 @@ public struct TransitionInput: Sendable {
 }
 
 /// Everything one message changes. Every row belongs to the incident of `state` when there is
-/// one, else to the incident the lookup found.
+/// one, else to the incident the lookup found. When there is neither (a reply for an unknown
+/// incident, a resolve for a key never seen), timeline entries are dropped, as there is no
+/// timeline to add them to, and any other row is refused (`invalidChanges`).
 public struct IncidentChanges: Sendable {
     /// The incident's new state; nil when the message changes no state (an ignored event; its
     /// timeline entries are still written when there is an incident). A state whose id differs
@@ -106,6 +108,11 @@ public struct IncidentChanges: Sendable {
 
     /// Nothing changes; the message id is still recorded.
     public static let none = IncidentChanges()
+
+    /// True when only timeline entries are to be written.
+    public var onlyTimeline: Bool {
+        state == nil && schedule.isEmpty && cancel.isEmpty && outbox.isEmpty && parcels.isEmpty && noticesSent.isEmpty
+    }
 
     public var isEmpty: Bool {
         state == nil && timeline.isEmpty && schedule.isEmpty && cancel.isEmpty && outbox.isEmpty && parcels.isEmpty

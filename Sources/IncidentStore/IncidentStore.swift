@@ -92,6 +92,14 @@ extension IncidentStore {
         return try result.get()
     }
 
+    /// Prunes what `prune(resolvedBefore:)` prunes for incidents resolved more than `age` before
+    /// `now`. Keep `age` well above the broker's redelivery window: a message whose inbox row
+    /// is gone is applied again.
+    @discardableResult
+    public func prune(resolvedMoreThan age: Duration, before now: Timestamp) async throws -> PruneSummary {
+        try await prune(resolvedBefore: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch - age.milliseconds))
+    }
+
     /// Applies one message, running it again while it ends in `.conflict` (another writer
     /// changed the incident in between), at most `attempts` times.
     public func applyRetryingConflicts(_ request: ApplyRequest, attempts: Int = 5) async throws -> ApplyOutcome {

@@ -111,7 +111,7 @@ struct Writer {
         if let incident {
             if let claim = request.completing { try deleteFired(claim) }
             try writeRows(changes, of: incident, at: request.at, written: &written, duplicates: &duplicates)
-        } else if !changes.isEmpty {
+        } else if !changes.isEmpty, !changes.onlyTimeline {
             throw MessageFailure(
                 underlying: IncidentStoreError(
                     .invalidChanges,

@@ -37,6 +37,31 @@ struct IncidentStoreConformanceTests {
         }
     }
 
+    @Test("A message for no known incident is recorded as processed and changes nothing", arguments: StoreFactory.all)
+    func messageForNoIncident(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            let page = PageID(
+                incident: "inc-unknown", department: FixturePlan.operations, position: StepPosition(round: 1, step: 1),
+                contact: FixturePlan.lee)
+            let reply = worker.reply(messageID: "reply:r1", page: page, contact: FixturePlan.lee, at: t0)
+            let resolve = worker.resolve(messageID: "incident:e1", key: "never-seen", at: t0)
+            for request in [reply, resolve] {
+                let outcome = try await store.apply(request)
+                #expect(outcome.applied?.incident == nil)
+                #expect(try await store.apply(request) == .alreadyProcessed)
+            }
+            #expect(try await store.openIncidents().isEmpty)
+            #expect(try await store.timeline(of: "inc-unknown").isEmpty)
+            // Rows other than timeline entries need an incident.
+            let orphan = ApplyRequest(messageID: "test:orphan", lookup: .none, at: t0) { _ in
+                IncidentChanges(schedule: [DueSchedule(.statusCadence(1), at: t0)])
+            }
+            let error = await #expect(throws: IncidentStoreError.self) { _ = try await store.apply(orphan) }
+            #expect(error?.code == .invalidChanges)
+            #expect(try await store.nextDueAt() == nil)
+        }
+    }
+
     @Test("A message in a batch sees the messages before it", arguments: StoreFactory.all)
     func batchAppliesInOrder(factory: StoreFactory) async throws {
         try await factory.withStore { store in
@@ -460,7 +485,7 @@ struct IncidentStoreConformanceTests {
 
             let nothing = try await store.prune(resolvedBefore: t0 + .seconds(60))
             #expect(nothing == PruneSummary(inboxRows: 0, outboxRows: 0))
-            let pruned = try await store.prune(resolvedBefore: t0 + .seconds(86_400))
+            let pruned = try await store.prune(resolvedMoreThan: .seconds(86_400), before: t0 + .seconds(2 * 86_400))
             #expect(pruned == PruneSummary(inboxRows: 2, outboxRows: oldRows.count - 1))
 
             #expect(try await store.timeline(of: "inc-old") == oldTimeline)
