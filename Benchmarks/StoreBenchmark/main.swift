@@ -41,21 +41,40 @@ func requests(count: Int) -> [ApplyRequest] {
     return requests
 }
 
-func best(batch: Int, durability: SQLiteIncidentStoreConfiguration.Durability) async throws -> Double {
-    var best = 0.0
-    for _ in 0..<max(1, rounds) { best = max(best, try await measure(batch: batch, durability: durability)) }
+/// Events per second (wall clock) and CPU microseconds per event (all threads of the process),
+/// the best of `rounds`.
+struct Figures {
+    var eventsPerSecond = 0.0
+    var cpuMicrosecondsPerEvent = Double.infinity
+}
+
+func best(batch: Int, durability: SQLiteIncidentStoreConfiguration.Durability) async throws -> Figures {
+    var best = Figures()
+    for _ in 0..<max(1, rounds) {
+        let figures = try await measure(batch: batch, durability: durability)
+        best.eventsPerSecond = max(best.eventsPerSecond, figures.eventsPerSecond)
+        best.cpuMicrosecondsPerEvent = min(best.cpuMicrosecondsPerEvent, figures.cpuMicrosecondsPerEvent)
+    }
     return best
 }
 
-func measure(batch: Int, durability: SQLiteIncidentStoreConfiguration.Durability) async throws -> Double {
+func processCPUSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+func measure(batch: Int, durability: SQLiteIncidentStoreConfiguration.Durability) async throws -> Figures {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("store-benchmark-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: folder) }
     let store = try SQLiteIncidentStore(
-        configuration: SQLiteIncidentStoreConfiguration(path: folder.appendingPathComponent("bench.sqlite").path, durability: durability),
+        configuration: SQLiteIncidentStoreConfiguration(
+            path: folder.appendingPathComponent("bench.sqlite").path, durability: durability),
         logger: Logger(label: "store-benchmark"))
     let all = requests(count: events)
     let clock = ContinuousClock()
     var applied = 0
+    let cpuBefore = processCPUSeconds()
     let elapsed = try await clock.measure {
         var start = 0
         while start < all.count {
@@ -66,22 +85,27 @@ func measure(batch: Int, durability: SQLiteIncidentStoreConfiguration.Durability
             start = end
         }
     }
+    let cpu = processCPUSeconds() - cpuBefore
     precondition(applied == all.count, "only \(applied) of \(all.count) events applied")
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    return Double(all.count) / seconds
+    return Figures(eventsPerSecond: Double(all.count) / seconds, cpuMicrosecondsPerEvent: cpu * 1e6 / Double(all.count))
 }
 
-func format(_ value: Double) -> String {
-    let text = String(Int(value.rounded()))
-    return String(repeating: " ", count: max(0, 12 - text.count)) + text
+func column(_ text: String, _ width: Int) -> String {
+    String(repeating: " ", count: max(0, width - text.count)) + text
 }
 
-print("SQLite incident store, \(events) events (trigger + ack mix), events/s, best of \(rounds)")
-print("durability   one per transaction   batches of \(batchSize)   speed-up")
+print("SQLite incident store, \(events) events (trigger + ack mix), best of \(rounds) rounds")
+print("durability  transaction         events/s  CPU µs/event")
 for durability in [SQLiteIncidentStoreConfiguration.Durability.full, .normal] {
     let single = try await best(batch: 1, durability: durability)
     let batched = try await best(batch: batchSize, durability: durability)
-    print(
-        "\(durability.rawValue.lowercased().padding(toLength: 10, withPad: " ", startingAt: 0))   \(format(single))          "
-            + "   \(format(batched))      \(String(format: "%.1f", batched / single))x")
+    for (name, figures) in [("one per event", single), ("\(batchSize) per batch", batched)] {
+        print(
+            durability.rawValue.lowercased().padding(toLength: 12, withPad: " ", startingAt: 0)
+                + name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                + column(String(Int(figures.eventsPerSecond.rounded())), 12)
+                + column(String(Int(figures.cpuMicrosecondsPerEvent.rounded())), 14))
+    }
+    print("  batched / one per event: \(String(format: "%.1f", batched.eventsPerSecond / single.eventsPerSecond))x")
 }
