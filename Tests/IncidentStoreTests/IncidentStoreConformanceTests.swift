@@ -11,6 +11,23 @@ struct IncidentStoreConformanceTests {
     let worker = FixtureWorker()
     let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
 
+    /// When the first step of the fixture's incident times out.
+    var step1Deadline: Timestamp { t0 + FixturePlan.stepTimeout }
+
+    /// Opens incident inc-1 with key fire-1 at t0: operations' first step (lee) is paged.
+    func openFire1(_ store: any IncidentStore) async throws {
+        let outcome = try await store.apply(
+            worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+        #expect(outcome.applied?.opened == true)
+    }
+
+    /// Claims the one due time that is due at `now`.
+    func claimOne(_ store: any IncidentStore, at now: Timestamp, lease: Duration = .seconds(30)) async throws -> DueClaim {
+        let claims = try await store.claimDueTimes(now: now, lease: lease, limit: 10)
+        #expect(claims.count == 1)
+        return try #require(claims.first)
+    }
+
     // MARK: Inbox
 
     @Test("A redelivered message takes effect once", arguments: StoreFactory.all)
@@ -121,7 +138,7 @@ struct IncidentStoreConformanceTests {
     @Test("Opening a key another writer opened first is a conflict that writes nothing", arguments: StoreFactory.all)
     func openingAnOpenKeyIsAConflict(factory: StoreFactory) async throws {
         try await factory.withStore { store in
-            _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+            try await openFire1(store)
             // A writer that read before the first commit saw no incident for the key.
             let stale = ApplyRequest(messageID: "incident:e2", lookup: .none, at: t0) { _ in
                 worker.changes(
@@ -144,13 +161,13 @@ struct IncidentStoreConformanceTests {
     @Test("A due time is claimed by exactly one of several concurrent claimers", arguments: StoreFactory.all)
     func dueTimeClaimedOnce(factory: StoreFactory) async throws {
         try await factory.withStore { store in
-            _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+            try await openFire1(store)
             let due = try await store.dueTimes(of: "inc-1")
             #expect(due.map(\.id) == [.stepDeadline(FixturePlan.operations, StepPosition(round: 1, step: 1))])
             #expect(try await store.nextDueAt() == t0 + FixturePlan.stepTimeout)
             #expect(try await store.claimDueTimes(now: t0 + .seconds(299), lease: .seconds(30), limit: 10).isEmpty)
 
-            let now = t0 + FixturePlan.stepTimeout
+            let now = step1Deadline
             let claims = try await withThrowingTaskGroup(of: [DueClaim].self) { group in
                 for _ in 0..<8 {
                     group.addTask { try await store.claimDueTimes(now: now, lease: .seconds(30), limit: 10) }
@@ -167,19 +184,17 @@ struct IncidentStoreConformanceTests {
     @Test("A due time whose lease lapses is claimed again, and the old claim is lost", arguments: StoreFactory.all)
     func lapsedLeaseIsReclaimed(factory: StoreFactory) async throws {
         try await factory.withStore { store in
-            _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
-            let now = t0 + FixturePlan.stepTimeout
-            let first = try #require(try await store.claimDueTimes(now: now, lease: .seconds(30), limit: 10).first)
+            try await openFire1(store)
+            let now = step1Deadline
+            let first = try await claimOne(store, at: now)
             #expect(try await store.claimDueTimes(now: now + .seconds(29), lease: .seconds(30), limit: 10).isEmpty)
-            let second = try #require(
-                try await store.claimDueTimes(now: now + .seconds(30), lease: .seconds(30), limit: 10).first)
+            let second = try await claimOne(store, at: now + .seconds(30))
             #expect(second.id == first.id)
             #expect(second.token != first.token)
             #expect(try await store.completeDueTime(first) == false)
             #expect(try await store.releaseDueTime(first) == false)
             #expect(try await store.releaseDueTime(second) == true)
-            let third = try #require(
-                try await store.claimDueTimes(now: now + .seconds(31), lease: .seconds(30), limit: 10).first)
+            let third = try await claimOne(store, at: now + .seconds(31))
             #expect(try await store.completeDueTime(third) == true)
             #expect(try await store.dueTimes(of: "inc-1").isEmpty)
             #expect(try await store.nextDueAt() == nil)
@@ -189,11 +204,10 @@ struct IncidentStoreConformanceTests {
     @Test("A fired due time takes effect once even when two workers claimed it", arguments: StoreFactory.all)
     func firedDueTimeTakesEffectOnce(factory: StoreFactory) async throws {
         try await factory.withStore { store in
-            _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
-            let now = t0 + FixturePlan.stepTimeout
-            let slow = try #require(try await store.claimDueTimes(now: now, lease: .seconds(30), limit: 1).first)
-            let fast = try #require(
-                try await store.claimDueTimes(now: now + .seconds(30), lease: .seconds(30), limit: 1).first)
+            try await openFire1(store)
+            let now = step1Deadline
+            let slow = try await claimOne(store, at: now)
+            let fast = try await claimOne(store, at: now + .seconds(30))
             let applied = try await store.apply(worker.due(fast, at: now + .seconds(30)))
             #expect(applied.applied != nil)
             #expect(try await store.apply(worker.due(slow, at: now + .seconds(31))) == .alreadyProcessed)
@@ -210,9 +224,9 @@ struct IncidentStoreConformanceTests {
     @Test("A due time claimed before an ack committed pages nobody when it fires after it", arguments: StoreFactory.all)
     func ackRacingTimeoutPagesNobody(factory: StoreFactory) async throws {
         try await factory.withStore { store in
-            _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
-            let now = t0 + FixturePlan.stepTimeout
-            let claim = try #require(try await store.claimDueTimes(now: now, lease: .seconds(30), limit: 1).first)
+            try await openFire1(store)
+            let now = step1Deadline
+            let claim = try await claimOne(store, at: now)
             let page = PageID(
                 incident: "inc-1", department: FixturePlan.operations, position: StepPosition(round: 1, step: 1),
                 contact: FixturePlan.lee)
@@ -396,7 +410,7 @@ struct IncidentStoreConformanceTests {
     @Test("A resolved incident's key opens a new incident on the next trigger", arguments: StoreFactory.all)
     func keyReuseAfterResolve(factory: StoreFactory) async throws {
         try await factory.withStore { store in
-            _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+            try await openFire1(store)
             _ = try await store.apply(worker.resolve(messageID: "incident:e2", key: "fire-1", at: t0 + .seconds(60)))
             // A late resolve for the key is recorded on the resolved incident, and changes nothing.
             let late = try await store.apply(worker.resolve(messageID: "incident:e3", key: "fire-1", at: t0 + .seconds(70)))
