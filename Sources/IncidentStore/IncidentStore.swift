@@ -1,0 +1,113 @@
+import CallTree
+
+/// The single source of truth of Escalator (DESIGN.md, guarantees 1–4): incident state, inbox,
+/// timeline, due times, outbox and affected parcels, each message applied in one transaction.
+///
+/// Implementations: `SQLiteIncidentStore` (embedded default, one host), a PostgreSQL store
+/// (several hosts). Both pass the same conformance suite (`Tests/IncidentStoreTests`).
+///
+/// Times always come from the caller (`now`, `at`): the store never reads a clock, so tests and
+/// replays are exact.
+public protocol IncidentStore: Sendable {
+    /// Applies several messages in one transaction, in order, each inside its own savepoint:
+    /// one message's failing transition (or conflict) rolls back that message only. Returns one
+    /// result per request, in the same order. Throws only when the whole transaction failed
+    /// (database unreachable, disk full): then nothing of the batch was kept.
+    ///
+    /// For each request: if its `messageID` is in the inbox the result is `.alreadyProcessed`
+    /// and its transition is not run. Otherwise the incident is looked up, the transition run,
+    /// the new state compare-and-set on the version read, the timeline, due times, outbox rows,
+    /// parcels and notice marks written, `completing` deleted, and the message id recorded.
+    func apply(batch: [ApplyRequest]) async throws -> [Result<ApplyOutcome, any Error>]
+
+    // MARK: Due times
+
+    /// Claims up to `limit` due times whose time has come (`at <= now`) and that nobody holds:
+    /// never claimed, released, or claimed with a lease that ran out before `now`. Each claim
+    /// lasts until `now + lease`; a worker that dies simply lets it lapse. Oldest first.
+    func claimDueTimes(now: Timestamp, lease: Duration, limit: Int) async throws -> [DueClaim]
+
+    /// Deletes a claimed due time; false when the claim was lost (lease lapsed and someone else
+    /// claimed it, or the due time was cancelled or rescheduled). Usually done inside `apply`
+    /// with `ApplyRequest.completing`, in the same transaction as its effect.
+    @discardableResult
+    func completeDueTime(_ claim: DueClaim) async throws -> Bool
+
+    /// Gives a claimed due time back so the next sweep claims it again at once; false when the
+    /// claim was already lost.
+    @discardableResult
+    func releaseDueTime(_ claim: DueClaim) async throws -> Bool
+
+    /// When the next due time becomes claimable (its time, or the end of its current lease),
+    /// so a sweep can sleep until then; nil when nothing is scheduled.
+    func nextDueAt() async throws -> Timestamp?
+
+    /// The due times scheduled for an incident, soonest first.
+    func dueTimes(of incident: IncidentID) async throws -> [ScheduledDueTime]
+
+    // MARK: Outbox
+
+    /// Unpublished outbox rows in the order they were written (per incident, the order of its
+    /// transitions), at most `limit`.
+    func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord]
+
+    /// Marks rows published once the broker confirmed them. Unknown sequences are ignored.
+    func markPublished(_ sequences: [Int64], at: Timestamp) async throws
+
+    // MARK: Queries
+
+    /// `.id`: that incident. `.key`: the open incident with the key, else the most recently
+    /// opened resolved one (so late events are recorded on it), else nil.
+    func incident(_ lookup: IncidentLookup) async throws -> StoredIncident?
+
+    /// Incidents not resolved, oldest first.
+    func openIncidents() async throws -> [StoredIncident]
+
+    /// Everything recorded for an incident, in the order it happened (then written).
+    func timeline(of incident: IncidentID) async throws -> [TimelineRecord]
+
+    /// The parcels recorded for an incident with the notice kinds already sent to each.
+    func parcels(of incident: IncidentID) async throws -> [AffectedParcel]
+
+    /// Time to acknowledge per department, and per department and contact.
+    func ackStatistics(_ query: AckStatisticsQuery) async throws -> [AckStatistic]
+
+    // MARK: Retention
+
+    /// Deletes the inbox rows and the published outbox rows of incidents resolved before
+    /// `resolvedBefore`, and inbox rows of messages that found no incident processed before it.
+    /// Incidents, timelines, parcels and unpublished outbox rows are kept.
+    @discardableResult
+    func prune(resolvedBefore: Timestamp) async throws -> PruneSummary
+}
+
+extension IncidentStore {
+    /// Applies one message in its own transaction. A transition that throws rolls everything
+    /// back and its error is rethrown.
+    public func apply(_ request: ApplyRequest) async throws -> ApplyOutcome {
+        let results = try await apply(batch: [request])
+        guard let result = results.first else {
+            throw IncidentStoreError(.internalError, "the store returned no result for message \(request.messageID)")
+        }
+        return try result.get()
+    }
+
+    /// Prunes what `prune(resolvedBefore:)` prunes for incidents resolved more than `age` before
+    /// `now`. Keep `age` well above the broker's redelivery window: a message whose inbox row
+    /// is gone is applied again.
+    @discardableResult
+    public func prune(resolvedMoreThan age: Duration, before now: Timestamp) async throws -> PruneSummary {
+        try await prune(resolvedBefore: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch - age.milliseconds))
+    }
+
+    /// Applies one message, running it again while it ends in `.conflict` (another writer
+    /// changed the incident in between), at most `attempts` times.
+    public func applyRetryingConflicts(_ request: ApplyRequest, attempts: Int = 5) async throws -> ApplyOutcome {
+        var outcome = ApplyOutcome.conflict
+        for _ in 0..<max(1, attempts) {
+            outcome = try await apply(request)
+            if outcome != .conflict { return outcome }
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,380 @@
+import CallTree
+import Foundation
+import GRDB
+public import IncidentStore
+public import Logging
+
+/// The embedded default store: one SQLite file (WAL mode) that the worker processes of one
+/// host share. Every write is one `BEGIN IMMEDIATE` transaction, so writers queue on the file
+/// lock (up to the busy timeout) instead of failing; batches amortise the commit's sync.
+public final class SQLiteIncidentStore: IncidentStore {
+    public let configuration: SQLiteIncidentStoreConfiguration
+    let pool: DatabasePool
+    let logger: Logger
+
+    /// Opens (creating when missing) the file and brings its schema up to date.
+    public init(configuration: SQLiteIncidentStoreConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let path = configuration.path
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                throw IncidentStoreError(
+                    .cannotOpen,
+                    "cannot create the data folder \(folder) for the store \(path): \(error). "
+                        + "Create it, or set the store path to a writable place.")
+            }
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(Double(configuration.busyTimeout.milliseconds) / 1000)
+        config.maximumReaderCount = max(1, configuration.maximumReaderCount)
+        config.label = "escalator-store"
+        config.foreignKeysEnabled = false
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            let durability = configuration.durability.rawValue
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = \(durability)")
+                // Room for a large batch's pages, so they reach the log once, at commit.
+                try db.execute(sql: "PRAGMA cache_size = -32768")
+            }
+        } catch {
+            throw IncidentStoreError(
+                .cannotOpen,
+                "cannot open the SQLite store \(path): \(error). Check that the file is an Escalator store, "
+                    + "that its folder is writable, and that the disk is not full.")
+        }
+        try Self.migrate(pool, path: path, logger: logger)
+    }
+
+    /// Several processes may start at once on a new file: a migration that loses the race
+    /// fails, finds the other's work done, and goes on.
+    private static func migrate(_ pool: DatabasePool, path: String, logger: Logger) throws {
+        let migrator = Schema.migrator
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try migrator.migrate(pool)
+                return
+            } catch {
+                let done = (try? pool.read { db in try migrator.hasCompletedMigrations(db) }) ?? false
+                if done { return }
+                if attempt >= 5 {
+                    throw IncidentStoreError(
+                        .migrationFailed,
+                        "cannot bring the schema of \(path) up to date: \(error). If the file was written by a "
+                            + "newer Escalator, run that version; otherwise restore it from a backup.")
+                }
+                logger.warning(
+                    "store migration failed, retrying", metadata: ["path": "\(path)", "error": "\(error)"])
+                Thread.sleep(forTimeInterval: 0.05 * Double(attempt))
+            }
+        }
+    }
+
+    func failure(_ error: any Error, _ doing: String) -> any Error {
+        if error is IncidentStoreError || error is CancellationError { return error }
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_BUSY {
+            return IncidentStoreError(
+                .databaseFailed,
+                "\(doing) in \(configuration.path): the file stayed locked by another process for longer than "
+                    + "the busy timeout (\(configuration.busyTimeout)); retry, or raise the busy timeout.")
+        }
+        return IncidentStoreError(.databaseFailed, "\(doing) in \(configuration.path): \(error)")
+    }
+
+    // MARK: Apply
+
+    public func apply(batch: [ApplyRequest]) async throws -> [Result<ApplyOutcome, any Error>] {
+        guard !batch.isEmpty else { return [] }
+        do {
+            let results = try await pool.writeWithoutTransaction { db in
+                var results: [Result<ApplyOutcome, any Error>] = []
+                try db.inTransaction(.immediate) {
+                    results.removeAll(keepingCapacity: true)
+                    results.reserveCapacity(batch.count)
+                    for request in batch {
+                        results.append(try Writer(db: db).applyOne(request))
+                    }
+                    return .commit
+                }
+                return results
+            }
+            for case (let request, .success(.conflict)) in zip(batch, results) {
+                logger.debug("store conflict", metadata: ["message_id": "\(request.messageID)"])
+            }
+            return results
+        } catch {
+            throw failure(error, "applying \(batch.count) message(s)")
+        }
+    }
+
+    // MARK: Due times
+
+    public func claimDueTimes(now: Timestamp, lease: Duration, limit: Int) async throws -> [DueClaim] {
+        guard limit > 0 else { return [] }
+        let until = now + lease
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                var claims: [DueClaim] = []
+                try db.inTransaction(.immediate) {
+                    claims.removeAll()
+                    let rows = try Row.fetchAll(
+                        db.cachedStatement(
+                            sql: """
+                                SELECT incident_id, due_id, due_at FROM due_time
+                                WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+                                ORDER BY due_at LIMIT ?
+                                """),
+                        arguments: [now.millisecondsSinceEpoch, now.millisecondsSinceEpoch, limit])
+                    let update = try db.cachedStatement(
+                        sql: "UPDATE due_time SET claim_token = ?, claimed_until = ? WHERE incident_id = ? AND due_id = ?")
+                    for row in rows {
+                        let incident: String = row[0]
+                        let dueText: String = row[1]
+                        guard let due = DueID(dueText) else {
+                            throw IncidentStoreError(
+                                .corruptRow, "due time \(dueText) of incident \(incident) is not a due id")
+                        }
+                        let token = UUID().uuidString
+                        try update.execute(arguments: [token, until.millisecondsSinceEpoch, incident, dueText])
+                        claims.append(
+                            DueClaim(
+                                incident: IncidentID(incident), id: due,
+                                at: Timestamp(millisecondsSinceEpoch: row[2]), token: token, leaseUntil: until))
+                    }
+                    return .commit
+                }
+                return claims
+            }
+        } catch {
+            throw failure(error, "claiming due times")
+        }
+    }
+
+    public func completeDueTime(_ claim: DueClaim) async throws -> Bool {
+        try await writeCountingChanges(
+            "completing due time \(claim.id) of incident \(claim.incident)",
+            sql: "DELETE FROM due_time WHERE incident_id = ? AND due_id = ? AND claim_token = ?",
+            arguments: [claim.incident.rawValue, claim.id.description, claim.token]) > 0
+    }
+
+    public func releaseDueTime(_ claim: DueClaim) async throws -> Bool {
+        try await writeCountingChanges(
+            "releasing due time \(claim.id) of incident \(claim.incident)",
+            sql: """
+                UPDATE due_time SET claim_token = NULL, claimed_until = NULL
+                WHERE incident_id = ? AND due_id = ? AND claim_token = ?
+                """,
+            arguments: [claim.incident.rawValue, claim.id.description, claim.token]) > 0
+    }
+
+    public func nextDueAt() async throws -> Timestamp? {
+        try await read("finding the next due time") { db in
+            let next = try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > due_at
+                                    THEN claimed_until ELSE due_at END)
+                    FROM due_time
+                    """)
+            return next.map(Timestamp.init(millisecondsSinceEpoch:))
+        }
+    }
+
+    public func dueTimes(of incident: IncidentID) async throws -> [ScheduledDueTime] {
+        try await read("reading the due times of incident \(incident)") { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT due_id, due_at, claimed_until FROM due_time WHERE incident_id = ? ORDER BY due_at, due_id",
+                arguments: [incident.rawValue]
+            ).map { row in
+                let text: String = row[0]
+                guard let id = DueID(text) else {
+                    throw IncidentStoreError(.corruptRow, "due time \(text) of incident \(incident) is not a due id")
+                }
+                let claimedUntil: Int64? = row[2]
+                return ScheduledDueTime(
+                    incident: incident, id: id, at: Timestamp(millisecondsSinceEpoch: row[1]),
+                    claimedUntil: claimedUntil.map(Timestamp.init(millisecondsSinceEpoch:)))
+            }
+        }
+    }
+
+    // MARK: Outbox
+
+    public func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord] {
+        try await read("reading the outbox") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, incident_id, message_id, exchange, routing_key, properties, body, created_at, published_at
+                    FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?
+                    """,
+                arguments: [limit]
+            ).map(Rows.outbox)
+        }
+    }
+
+    public func markPublished(_ sequences: [Int64], at: Timestamp) async throws {
+        guard !sequences.isEmpty else { return }
+        do {
+            try await pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    let statement = try db.cachedStatement(
+                        sql: "UPDATE outbox SET published_at = ? WHERE seq = ? AND published_at IS NULL")
+                    for sequence in sequences {
+                        try statement.execute(arguments: [at.millisecondsSinceEpoch, sequence])
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            throw failure(error, "marking \(sequences.count) outbox rows published")
+        }
+    }
+
+    // MARK: Queries
+
+    public func incident(_ lookup: IncidentLookup) async throws -> StoredIncident? {
+        try await read("reading \(lookup)") { db in try Writer(db: db).loadIncident(lookup) }
+    }
+
+    public func openIncidents() async throws -> [StoredIncident] {
+        try await read("reading the open incidents") { db in
+            try Row.fetchAll(
+                db, sql: "SELECT id, state, version FROM incident WHERE resolved_at IS NULL ORDER BY opened_at, id"
+            ).map(Rows.incident)
+        }
+    }
+
+    public func timeline(of incident: IncidentID) async throws -> [TimelineRecord] {
+        try await read("reading the timeline of incident \(incident)") { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT seq, incident_id, at, kind, department, contact, channel, reference, since_first_page_ms,
+                           summary, detail
+                    FROM timeline WHERE incident_id = ? ORDER BY at, seq
+                    """,
+                arguments: [incident.rawValue]
+            ).map(Rows.timeline)
+        }
+    }
+
+    public func parcels(of incident: IncidentID) async throws -> [AffectedParcel] {
+        try await read("reading the parcels of incident \(incident)") { db in
+            try Writer(db: db).loadParcels(incident)
+        }
+    }
+
+    public func ackStatistics(_ query: AckStatisticsQuery) async throws -> [AckStatistic] {
+        var conditions = ["t.kind = ?", "t.since_first_page_ms IS NOT NULL", "t.department IS NOT NULL"]
+        var arguments: StatementArguments = [TimelineKind.acknowledged.rawValue]
+        func filter(_ condition: String, _ value: (any DatabaseValueConvertible)?) {
+            guard let value else { return }
+            conditions.append(condition)
+            _ = arguments.append(contentsOf: [value])
+        }
+        filter("t.at >= ?", query.from?.millisecondsSinceEpoch)
+        filter("t.at < ?", query.until?.millisecondsSinceEpoch)
+        filter("i.type = ?", query.type?.rawValue)
+        filter("t.incident_id = ?", query.incident?.rawValue)
+        switch query.drills {
+        case .excluded: conditions.append("i.drill = 0")
+        case .only: conditions.append("i.drill = 1")
+        case .included: break
+        }
+        let filter = conditions.joined(separator: " AND ")
+        let sql = """
+            SELECT department, contact, n, fastest, slowest, mean FROM (
+                SELECT t.department AS department, NULL AS contact, COUNT(*) AS n,
+                       MIN(t.since_first_page_ms) AS fastest, MAX(t.since_first_page_ms) AS slowest,
+                       AVG(t.since_first_page_ms) AS mean
+                FROM timeline t JOIN incident i ON i.id = t.incident_id WHERE \(filter) GROUP BY t.department
+                UNION ALL
+                SELECT t.department, t.contact, COUNT(*),
+                       MIN(t.since_first_page_ms), MAX(t.since_first_page_ms), AVG(t.since_first_page_ms)
+                FROM timeline t JOIN incident i ON i.id = t.incident_id WHERE \(filter) AND t.contact IS NOT NULL
+                GROUP BY t.department, t.contact
+            ) ORDER BY department, contact IS NOT NULL, contact
+            """
+        var allArguments = arguments
+        _ = allArguments.append(contentsOf: arguments)
+        let finalArguments = allArguments
+        return try await read("computing ack statistics") { db in
+            try Row.fetchAll(db, sql: sql, arguments: finalArguments).map { row in
+                let contact: String? = row[1]
+                let mean: Double = row[5]
+                return AckStatistic(
+                    department: DepartmentID(row[0] as String), contact: contact.map(ContactID.init(rawValue:)),
+                    acknowledgements: row[2], fastest: .milliseconds(row[3] as Int64),
+                    slowest: .milliseconds(row[4] as Int64), mean: .milliseconds(Int64(mean.rounded())))
+            }
+        }
+    }
+
+    // MARK: Retention
+
+    public func prune(resolvedBefore: Timestamp) async throws -> PruneSummary {
+        let cutoff = resolvedBefore.millisecondsSinceEpoch
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                var summary = PruneSummary(inboxRows: 0, outboxRows: 0)
+                try db.inTransaction(.immediate) {
+                    try db.execute(
+                        sql: """
+                            DELETE FROM inbox WHERE incident_id IN
+                                (SELECT id FROM incident WHERE resolved_at IS NOT NULL AND resolved_at < ?)
+                            """,
+                        arguments: [cutoff])
+                    summary.inboxRows = db.changesCount
+                    try db.execute(
+                        sql: "DELETE FROM inbox WHERE incident_id IS NULL AND processed_at < ?", arguments: [cutoff])
+                    summary.inboxRows += db.changesCount
+                    try db.execute(
+                        sql: """
+                            DELETE FROM outbox WHERE published_at IS NOT NULL AND incident_id IN
+                                (SELECT id FROM incident WHERE resolved_at IS NOT NULL AND resolved_at < ?)
+                            """,
+                        arguments: [cutoff])
+                    summary.outboxRows = db.changesCount
+                    return .commit
+                }
+                return summary
+            }
+        } catch {
+            throw failure(error, "pruning rows of incidents resolved before \(resolvedBefore)")
+        }
+    }
+
+    // MARK: Helpers
+
+    private func read<T: Sendable>(_ doing: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw failure(error, doing)
+        }
+    }
+
+    private func writeCountingChanges(_ doing: String, sql: String, arguments: StatementArguments) async throws -> Int {
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                var changes = 0
+                try db.inTransaction(.immediate) {
+                    try db.execute(sql: sql, arguments: arguments)
+                    changes = db.changesCount
+                    return .commit
+                }
+                return changes
+            }
+        } catch {
+            throw failure(error, doing)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import GRDB
+
+/// The store's schema. Migrations are applied in order and never edited once released: add a
+/// new one instead.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: incidents, inbox, due times, outbox, timeline, parcels") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE incident (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        incident_key TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        severity INTEGER NOT NULL,
+                        title TEXT NOT NULL,
+                        drill INTEGER NOT NULL,
+                        opened_at INTEGER NOT NULL,
+                        resolved_at INTEGER,
+                        state BLOB NOT NULL,
+                        version INTEGER NOT NULL
+                    );
+                    -- One open incident per key; a resolved key may open a new one.
+                    CREATE UNIQUE INDEX incident_open_key ON incident(incident_key) WHERE resolved_at IS NULL;
+                    CREATE INDEX incident_key_opened ON incident(incident_key, opened_at);
+                    CREATE INDEX incident_resolved_at ON incident(resolved_at) WHERE resolved_at IS NOT NULL;
+
+                    CREATE TABLE inbox (
+                        message_id TEXT PRIMARY KEY NOT NULL,
+                        incident_id TEXT,
+                        processed_at INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX inbox_incident ON inbox(incident_id);
+
+                    CREATE TABLE due_time (
+                        incident_id TEXT NOT NULL,
+                        due_id TEXT NOT NULL,
+                        due_at INTEGER NOT NULL,
+                        claim_token TEXT,
+                        claimed_until INTEGER,
+                        PRIMARY KEY (incident_id, due_id)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX due_time_at ON due_time(due_at);
+
+                    CREATE TABLE outbox (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        message_id TEXT NOT NULL UNIQUE,
+                        incident_id TEXT,
+                        exchange TEXT NOT NULL,
+                        routing_key TEXT NOT NULL,
+                        properties TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        published_at INTEGER
+                    );
+                    CREATE INDEX outbox_unpublished ON outbox(seq) WHERE published_at IS NULL;
+                    CREATE INDEX outbox_incident ON outbox(incident_id);
+
+                    CREATE TABLE timeline (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        incident_id TEXT NOT NULL,
+                        at INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        department TEXT,
+                        contact TEXT,
+                        channel TEXT,
+                        reference TEXT,
+                        since_first_page_ms INTEGER,
+                        summary TEXT NOT NULL,
+                        detail TEXT NOT NULL
+                    );
+                    CREATE INDEX timeline_incident ON timeline(incident_id, at, seq);
+                    CREATE INDEX timeline_kind_at ON timeline(kind, at);
+
+                    CREATE TABLE parcel (
+                        incident_id TEXT NOT NULL,
+                        waybill TEXT NOT NULL,
+                        customer_id TEXT NOT NULL,
+                        locale TEXT,
+                        PRIMARY KEY (incident_id, waybill)
+                    );
+
+                    CREATE TABLE parcel_notice (
+                        incident_id TEXT NOT NULL,
+                        waybill TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        sent_at INTEGER NOT NULL,
+                        PRIMARY KEY (incident_id, waybill, kind)
+                    ) WITHOUT ROWID;
+                    """)
+        }
+        return migrator
+    }
+}

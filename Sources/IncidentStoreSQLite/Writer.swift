@@ -1,0 +1,314 @@
+import CallTree
+import Foundation
+import GRDB
+import IncidentStore
+
+/// An error of one message of a batch (its transition, its hook, its changes): rolls back that
+/// message's savepoint only.
+private struct MessageFailure: Error {
+    var underlying: any Error
+}
+
+/// The statements of one message's write, inside the batch's transaction.
+struct Writer {
+    let db: Database
+
+    func applyOne(_ request: ApplyRequest) throws -> Result<ApplyOutcome, any Error> {
+        if try inboxContains(request.messageID) {
+            // The due time fired and took effect already (a lapsed lease let a second worker
+            // claim it): it is done either way.
+            if let claim = request.completing { try deleteFired(claim) }
+            return .success(.alreadyProcessed)
+        }
+        var result: Result<ApplyOutcome, any Error> = .success(.conflict)
+        try db.inSavepoint {
+            do {
+                let outcome = try write(request)
+                result = .success(outcome)
+                return outcome == .conflict ? .rollback : .commit
+            } catch let failure as MessageFailure {
+                result = .failure(failure.underlying)
+                return .rollback
+            }
+        }
+        return result
+    }
+
+    private func write(_ request: ApplyRequest) throws -> ApplyOutcome {
+        let current: StoredIncident?
+        let parcels: [AffectedParcel]
+        do {
+            current = try loadIncident(request.lookup)
+            parcels = try request.includeParcels ? current.map { try loadParcels($0.id) } ?? [] : []
+        } catch let error as IncidentStoreError {
+            throw MessageFailure(underlying: error)
+        }
+        let changes: IncidentChanges
+        do {
+            changes = try request.transition(TransitionInput(incident: current, parcels: parcels))
+        } catch {
+            throw MessageFailure(underlying: error)
+        }
+
+        var incident = current?.id
+        var version = current?.version
+        var opened = false
+        if let state = changes.state {
+            let encoded: Data
+            do {
+                encoded = try JSONEncoder().encode(state)
+            } catch {
+                throw MessageFailure(
+                    underlying: IncidentStoreError(
+                        .invalidChanges, "message \(request.messageID): cannot encode the state of \(state.id): \(error)"))
+            }
+            if let current, current.id == state.id {
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE incident SET type = ?, severity = ?, title = ?, drill = ?, resolved_at = ?, state = ?,
+                            version = version + 1
+                        WHERE id = ? AND version = ?
+                        """
+                ).execute(arguments: [
+                    state.type.rawValue, state.severity.rawValue, state.title, state.drill,
+                    state.resolution?.at.millisecondsSinceEpoch, encoded, state.id.rawValue, current.version,
+                ])
+                if db.changesCount == 0 { return .conflict }
+                version = current.version + 1
+            } else {
+                if let current, !current.isResolved {
+                    throw MessageFailure(
+                        underlying: IncidentStoreError(
+                            .invalidChanges,
+                            "message \(request.messageID): its transition opened incident \(state.id) for key "
+                                + "\(state.key) while incident \(current.id) is open with that key; "
+                                + "a trigger for an open key must update that incident."))
+                }
+                do {
+                    try db.cachedStatement(
+                        sql: """
+                            INSERT INTO incident (id, incident_key, type, severity, title, drill, opened_at,
+                                resolved_at, state, version)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                            """
+                    ).execute(arguments: [
+                        state.id.rawValue, state.key, state.type.rawValue, state.severity.rawValue, state.title,
+                        state.drill, state.openedAt.millisecondsSinceEpoch,
+                        state.resolution?.at.millisecondsSinceEpoch, encoded,
+                    ])
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                    // Another writer opened the key (or the id) first.
+                    return .conflict
+                }
+                version = 1
+                opened = true
+            }
+            incident = state.id
+        }
+
+        var written = 0
+        var duplicates = 0
+        if let incident {
+            if let claim = request.completing { try deleteFired(claim) }
+            try writeRows(changes, of: incident, at: request.at, written: &written, duplicates: &duplicates)
+        } else if !changes.isEmpty, !changes.onlyTimeline {
+            throw MessageFailure(
+                underlying: IncidentStoreError(
+                    .invalidChanges,
+                    "message \(request.messageID) found no incident (\(request.lookup)) and opened none, "
+                        + "yet has rows to write: they would belong to no incident."))
+        } else if let claim = request.completing {
+            try deleteFired(claim)
+        }
+
+        if let hook = request.beforeCommit {
+            do { try hook() } catch { throw MessageFailure(underlying: error) }
+        }
+        do {
+            try db.cachedStatement(sql: "INSERT INTO inbox (message_id, incident_id, processed_at) VALUES (?, ?, ?)")
+                .execute(arguments: [request.messageID, incident?.rawValue, request.at.millisecondsSinceEpoch])
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            // Another writer recorded the same message in between: applied again, it is a duplicate.
+            return .conflict
+        }
+        return .applied(
+            ApplyOutcome.Applied(
+                incident: incident, version: version, opened: opened, outboxWritten: written,
+                outboxDuplicates: duplicates))
+    }
+
+    private func writeRows(
+        _ changes: IncidentChanges, of incident: IncidentID, at now: Timestamp, written: inout Int, duplicates: inout Int
+    ) throws {
+        let id = incident.rawValue
+        if !changes.cancel.isEmpty {
+            let cancel = try db.cachedStatement(sql: "DELETE FROM due_time WHERE incident_id = ? AND due_id = ?")
+            for due in changes.cancel { try cancel.execute(arguments: [id, due.description]) }
+        }
+        if !changes.schedule.isEmpty {
+            let schedule = try db.cachedStatement(
+                sql: """
+                    INSERT INTO due_time (incident_id, due_id, due_at) VALUES (?, ?, ?)
+                    ON CONFLICT (incident_id, due_id)
+                    DO UPDATE SET due_at = excluded.due_at, claim_token = NULL, claimed_until = NULL
+                    """)
+            for due in changes.schedule {
+                try schedule.execute(arguments: [id, due.id.description, due.at.millisecondsSinceEpoch])
+            }
+        }
+        if !changes.timeline.isEmpty {
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO timeline (incident_id, at, kind, department, contact, channel, reference,
+                        since_first_page_ms, summary, detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            for item in changes.timeline {
+                let detail = String(decoding: try encoder.encode(item.detail), as: UTF8.self)
+                try insert.execute(arguments: [
+                    id, item.at.millisecondsSinceEpoch, item.kind.rawValue, item.department?.rawValue,
+                    item.contact?.rawValue, item.channel, item.reference, item.sinceFirstPage?.milliseconds,
+                    item.summary, detail,
+                ])
+            }
+        }
+        if !changes.outbox.isEmpty {
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO outbox (message_id, incident_id, exchange, routing_key, properties, body, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (message_id) DO NOTHING
+                    """)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            for message in changes.outbox {
+                let properties = String(decoding: try encoder.encode(message.properties), as: UTF8.self)
+                try insert.execute(arguments: [
+                    message.messageID, id, message.exchange, message.routingKey, properties, message.body,
+                    now.millisecondsSinceEpoch,
+                ])
+                if db.changesCount > 0 { written += 1 } else { duplicates += 1 }
+            }
+        }
+        if !changes.parcels.isEmpty {
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO parcel (incident_id, waybill, customer_id, locale) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (incident_id, waybill) DO NOTHING
+                    """)
+            for parcel in changes.parcels {
+                try insert.execute(arguments: [id, parcel.waybill, parcel.customerID, parcel.locale])
+            }
+        }
+        if !changes.noticesSent.isEmpty {
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO parcel_notice (incident_id, waybill, kind, sent_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (incident_id, waybill, kind) DO NOTHING
+                    """)
+            for mark in changes.noticesSent {
+                try insert.execute(arguments: [id, mark.waybill, mark.kind.rawValue, now.millisecondsSinceEpoch])
+            }
+        }
+    }
+
+    /// Deletes the due time a claim fired, unless it was moved to another time since.
+    private func deleteFired(_ claim: DueClaim) throws {
+        try db.cachedStatement(sql: "DELETE FROM due_time WHERE incident_id = ? AND due_id = ? AND due_at = ?")
+            .execute(arguments: [claim.incident.rawValue, claim.id.description, claim.at.millisecondsSinceEpoch])
+    }
+
+    private func inboxContains(_ messageID: String) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM inbox WHERE message_id = ?"), arguments: [messageID])
+            ?? false
+    }
+
+    func loadIncident(_ lookup: IncidentLookup) throws -> StoredIncident? {
+        let row: Row?
+        switch lookup {
+        case .id(let id):
+            row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT id, state, version FROM incident WHERE id = ?"),
+                arguments: [id.rawValue])
+        case .key(let key):
+            row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT id, state, version FROM incident WHERE incident_key = ?
+                        ORDER BY resolved_at IS NULL DESC, opened_at DESC, rowid DESC LIMIT 1
+                        """),
+                arguments: [key])
+        case .none:
+            row = nil
+        }
+        return try row.map(Rows.incident)
+    }
+
+    func loadParcels(_ incident: IncidentID) throws -> [AffectedParcel] {
+        let rows = try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT p.waybill, p.customer_id, p.locale, group_concat(n.kind) AS kinds
+                    FROM parcel p LEFT JOIN parcel_notice n ON n.incident_id = p.incident_id AND n.waybill = p.waybill
+                    WHERE p.incident_id = ? GROUP BY p.waybill ORDER BY p.rowid
+                    """),
+            arguments: [incident.rawValue])
+        return rows.map { row in
+            let kinds: String? = row[3]
+            let sent = Set((kinds ?? "").split(separator: ",").compactMap { NoticeKind(rawValue: String($0)) })
+            return AffectedParcel(
+                parcel: Parcel(waybill: row[0], customerID: row[1], locale: row[2]), noticesSent: sent)
+        }
+    }
+}
+
+/// Rows into values.
+enum Rows {
+    static func incident(_ row: Row) throws -> StoredIncident {
+        let id: String = row[0]
+        let data: Data = row[1]
+        do {
+            return StoredIncident(state: try JSONDecoder().decode(IncidentState.self, from: data), version: row[2])
+        } catch {
+            throw IncidentStoreError(
+                .corruptRow,
+                "cannot decode the state of incident \(id): \(error). The row was written by another version of "
+                    + "Escalator; run the version that wrote it, or migrate the store.")
+        }
+    }
+
+    static func timeline(_ row: Row) throws -> TimelineRecord {
+        let detailText: String = row[10]
+        let detail = (try? JSONDecoder().decode([String: String].self, from: Data(detailText.utf8))) ?? [:]
+        let department: String? = row[4]
+        let contact: String? = row[5]
+        let since: Int64? = row[8]
+        return TimelineRecord(
+            sequence: row[0], incident: IncidentID(row[1] as String),
+            item: TimelineItem(
+                at: Timestamp(millisecondsSinceEpoch: row[2]), kind: TimelineKind(rawValue: row[3]),
+                department: department.map(DepartmentID.init(rawValue:)), contact: contact.map(ContactID.init(rawValue:)),
+                channel: row[6], reference: row[7], sinceFirstPage: since.map { .milliseconds($0) }, summary: row[9],
+                detail: detail))
+    }
+
+    static func outbox(_ row: Row) throws -> OutboxRecord {
+        let propertiesText: String = row[5]
+        let properties: MessageProperties
+        do {
+            properties = try JSONDecoder().decode(MessageProperties.self, from: Data(propertiesText.utf8))
+        } catch {
+            throw IncidentStoreError(.corruptRow, "cannot decode the properties of outbox row \(row[0] as Int64): \(error)")
+        }
+        let incident: String? = row[1]
+        let published: Int64? = row[8]
+        return OutboxRecord(
+            sequence: row[0], incident: incident.map(IncidentID.init(rawValue:)),
+            message: OutboxMessage(
+                messageID: row[2], exchange: row[3], routingKey: row[4], properties: properties, body: row[6]),
+            createdAt: Timestamp(millisecondsSinceEpoch: row[7]),
+            publishedAt: published.map(Timestamp.init(millisecondsSinceEpoch:)))
+    }
+}

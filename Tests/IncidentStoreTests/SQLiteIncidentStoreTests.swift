@@ -1,0 +1,167 @@
+import CallTree
+import Foundation
+import IncidentStore
+import IncidentStoreFixtures
+import IncidentStoreSQLite
+import Logging
+import Testing
+
+@Suite("SQLite incident store")
+struct SQLiteIncidentStoreTests {
+    let logger = Logger(label: "test.sqlite-store")
+
+    @Test("Opening a store creates its folder, in WAL mode with full sync and a busy timeout")
+    func openCreatesFolderInWALMode() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/data/nested/escalator.sqlite"
+        _ = try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
+        #expect(FileManager.default.fileExists(atPath: path))
+        let mode = try sqlite3(path, "PRAGMA journal_mode;")
+        #expect(mode == "wal")
+        #expect(SQLiteIncidentStoreConfiguration().busyTimeout >= .seconds(1))
+        #expect(SQLiteIncidentStoreConfiguration().durability == .full)
+        #expect(SQLiteIncidentStoreConfiguration.defaultPath(dataFolder: "/var/lib/escalator") == "/var/lib/escalator/escalator.sqlite")
+    }
+
+    @Test("A store that cannot be opened says which file and what to do")
+    func unopenableStoreNamesTheFile() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let notAFolder = folder.path + "/file"
+        _ = FileManager.default.createFile(atPath: notAFolder, contents: Data("x".utf8))
+        let error = #expect(throws: IncidentStoreError.self) {
+            _ = try SQLiteIncidentStore(
+                configuration: SQLiteIncidentStoreConfiguration(path: notAFolder + "/escalator.sqlite"), logger: logger)
+        }
+        #expect(error?.code == .cannotOpen)
+        #expect(error?.message.contains(notAFolder) == true)
+
+        let garbage = folder.path + "/garbage.sqlite"
+        _ = FileManager.default.createFile(atPath: garbage, contents: Data(repeating: 7, count: 8192))
+        let corrupt = #expect(throws: IncidentStoreError.self) {
+            _ = try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: garbage), logger: logger)
+        }
+        #expect(corrupt?.message.contains(garbage) == true)
+    }
+
+    @Test("Reopening a store keeps everything and migrates nothing twice")
+    func reopenKeepsData() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let configuration = SQLiteIncidentStoreConfiguration(path: folder.path + "/s.sqlite")
+        let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+        do {
+            let store = try SQLiteIncidentStore(configuration: configuration, logger: logger)
+            _ = try await store.apply(FixtureWorker().trigger(messageID: "incident:e1", key: "k", incident: "inc-1", at: t0))
+        }
+        let store = try SQLiteIncidentStore(configuration: configuration, logger: logger)
+        #expect(try await store.incident(.key("k"))?.id == "inc-1")
+        #expect(try await store.nextDueAt() == t0 + FixturePlan.stepTimeout)
+    }
+
+    @Test("Two store instances on one file lose no update")
+    func twoInstancesOnOneFile() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let configuration = SQLiteIncidentStoreConfiguration(path: folder.path + "/s.sqlite")
+        let a = try SQLiteIncidentStore(configuration: configuration, logger: logger)
+        let b = try SQLiteIncidentStore(configuration: configuration, logger: logger)
+        let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+        _ = try await a.apply(FixtureWorker().trigger(messageID: "incident:e0", key: "k", incident: "inc-1", at: t0))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for n in 0..<40 {
+                let store = n.isMultiple(of: 2) ? a : b
+                group.addTask { _ = try await store.applyRetryingConflicts(IncidentStoreConformanceTests.bump(n, at: t0)) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await b.incident(.id("inc-1"))?.version == 41)
+        #expect(try await a.timeline(of: "inc-1").filter { $0.item.kind == "bump" }.count == 40)
+    }
+
+    /// Two `store-stress` processes send the same 1500 events in different orders and batch
+    /// sizes to one new file. The helper is built with the package (`swift build`); the test
+    /// finds it next to the test bundle, or at `$STORE_STRESS`.
+    @Test("Two processes applying the same events to one file lose none and double none")
+    func twoProcessesOnOneFile() async throws {
+        let helper = try #require(Self.storeStressExecutable(), "build the helper first: swift build --product store-stress")
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/shared.sqlite"
+        let events = 1500
+        let keys = 7
+
+        async let first = Self.run(helper, [path, "1", "\(events)", "\(keys)"])
+        async let second = Self.run(helper, [path, "2", "\(events)", "\(keys)"])
+        let outputs = try await [first, second]
+        for output in outputs { #expect(output.status == 0, "store-stress failed: \(output.text)") }
+        let counts = outputs.map(Self.counts)
+        #expect(counts.map { $0["applied", default: 0] }.reduce(0, +) == events)
+        #expect(counts.map { $0["duplicates", default: 0] }.reduce(0, +) == events)
+
+        let store = try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
+        for k in 0..<keys {
+            let expected = Set(stride(from: k, to: events, by: keys).map { "incident:evt-\($0)" })
+            let incident = try #require(try await store.incident(.key("key-\(k)")))
+            let counted = try await store.timeline(of: incident.id).filter { $0.item.kind == "counted" }
+            #expect(counted.count == expected.count)
+            #expect(Set(counted.compactMap(\.item.reference)) == expected)
+            // Opened by one event (status sequence 1), then one more per event.
+            #expect(incident.state.statusSequence == expected.count)
+        }
+        #expect(try await store.openIncidents().count == keys)
+    }
+
+    static func storeStressExecutable() -> String? {
+        if let path = ProcessInfo.processInfo.environment["STORE_STRESS"] { return path }
+        let fileManager = FileManager.default
+        // The test bundle runs from the build products folder (.build/<triple>/debug).
+        let products = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let candidates = [
+            products.appendingPathComponent("store-stress").path,
+            packageRoot.appendingPathComponent(".build/debug/store-stress").path,
+        ]
+        return candidates.first { fileManager.isExecutableFile(atPath: $0) }
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, text: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (status, text)
+    }
+
+    /// `applied=3 duplicates=4` → ["applied": 3, "duplicates": 4].
+    static func counts(_ output: (status: Int32, text: String)) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for field in output.text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let parts = field.split(separator: "=")
+            if parts.count == 2, let value = Int(parts[1]) { counts[String(parts[0])] = value }
+        }
+        return counts
+    }
+}
+
+/// Runs the sqlite3 shell on a file and returns what it printed, trimmed.
+func sqlite3(_ path: String, _ sql: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+    process.arguments = [path, sql]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
