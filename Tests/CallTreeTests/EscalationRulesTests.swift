@@ -331,7 +331,10 @@ struct EscalationRulesTests {
         let firstHour = driver.advance(minutes: 60)
         let cadence = firstHour.statusUpdates.filter { $0.reason == .cadence }
         #expect(cadence.map(\.at) == [15, 30, 45, 60].map { Fixtures.minutes($0) })
-        #expect(firstHour.noticeBatches.filter { $0.kind == .progress }.count == 4)
+        let progress = firstHour.noticeBatches.filter { $0.kind == .progress }
+        #expect(progress.map(\.sequence) == [1, 2, 3, 4])
+        // Each cadence's notices are new messages, not repeats of the first.
+        #expect(Set(progress.map { $0.noticeID(incident: Fixtures.incident, waybill: "WB1") }).count == 4)
 
         driver.send(.resolve(note: nil))
         #expect(driver.advance(minutes: 60).statusUpdates.isEmpty)

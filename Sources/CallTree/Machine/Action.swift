@@ -135,12 +135,14 @@ public struct NoticeBatch: Sendable, Hashable {
     }
 
     public var kind: NoticeKind
+    /// For progress notices, the cadence that sent them: each cadence's notices are new ones.
+    public var sequence: Int?
     public var audience: Audience
     public var template: TemplateID
     public var drill: Bool
 
     public func noticeID(incident: IncidentID, waybill: String) -> NoticeID {
-        NoticeID(incident: incident, kind: kind, waybill: waybill)
+        NoticeID(incident: incident, kind: kind, sequence: sequence, waybill: waybill)
     }
 }
 

@@ -177,8 +177,10 @@ private struct Transition {
             publishStatus(&incident, reason)
         case .statusCadence(let number):
             guard number == incident.cadenceNumber else { return }
-            if plan.rule(for: incident.type, at: incident.severity)?.notices.contains(.progress) == true {
-                notify(incident, .progress, .allAffected)
+            if plan.rule(for: incident.type, at: incident.severity)?.notices.contains(.progress) == true,
+                incident.affectedParcels > 0
+            {
+                notify(incident, .progress, .allAffected, sequence: number)
             }
             publishStatus(&incident, .cadence)
             scheduleCadence(&incident)
@@ -320,9 +322,12 @@ private struct Transition {
         actions.append(.scheduleDue(DueTime(id: .statusCadence(incident.cadenceNumber), at: now + cadence)))
     }
 
-    mutating func notify(_ incident: IncidentState, _ kind: NoticeKind, _ audience: NoticeBatch.Audience) {
+    mutating func notify(
+        _ incident: IncidentState, _ kind: NoticeKind, _ audience: NoticeBatch.Audience, sequence: Int? = nil
+    ) {
         actions.append(
-            .sendNotices(NoticeBatch(kind: kind, audience: audience, template: .notice(kind), drill: incident.drill)))
+            .sendNotices(
+                NoticeBatch(kind: kind, sequence: sequence, audience: audience, template: .notice(kind), drill: incident.drill)))
     }
 
     mutating func publishStatus(_ incident: inout IncidentState, _ reason: StatusReason) {

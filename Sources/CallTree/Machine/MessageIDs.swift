@@ -98,19 +98,29 @@ public enum DueID: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 }
 
-/// `notice:<incident>:<kind>:<waybill>`: one per parcel and kind, whoever sends it.
+/// `notice:<incident>:<kind>:<waybill>`: one per parcel and kind, whoever sends it. Progress
+/// notices go out on every cadence, so theirs also carry the cadence number:
+/// `notice:<incident>:progress.<n>:<waybill>`.
 public struct NoticeID: Sendable, Hashable, Codable, CustomStringConvertible {
     public var incident: IncidentID
     public var kind: NoticeKind
+    public var sequence: Int?
     public var waybill: String
 
-    public init(incident: IncidentID, kind: NoticeKind, waybill: String) {
+    public init(incident: IncidentID, kind: NoticeKind, sequence: Int? = nil, waybill: String) {
         self.incident = incident
         self.kind = kind
+        self.sequence = sequence
         self.waybill = waybill
     }
 
-    public var description: String { "notice:\(incident):\(kind.rawValue):\(waybill)" }
+    public var description: String {
+        if let sequence {
+            "notice:\(incident):\(kind.rawValue).\(sequence):\(waybill)"
+        } else {
+            "notice:\(incident):\(kind.rawValue):\(waybill)"
+        }
+    }
 }
 
 /// `status:<incident>:<seq>`.
