@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PlanFile", targets: ["PlanFile"]),
         .library(name: "Rendering", targets: ["Rendering"]),
         .executable(name: "escalator", targets: ["escalator"]),
+        .library(name: "Worker", targets: ["Worker"]),
         .library(name: "IncidentStore", targets: ["IncidentStore"]),
         .library(name: "IncidentStoreSQLite", targets: ["IncidentStoreSQLite"]),
     ],
@@ -137,6 +138,22 @@ let package = Package(
             name: "StoreBenchmark",
             dependencies: ["IncidentStore", "IncidentStoreSQLite", "IncidentStoreFixtures", "CallTree"],
             path: "Benchmarks/StoreBenchmark",
+            swiftSettings: strictSettings
+        ),
+
+        // The worker: consumers, due-time sweep and outbox relay around the call tree and the store.
+        .target(
+            name: "Worker",
+            dependencies: [
+                "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["Worker", "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite"],
             swiftSettings: strictSettings
         ),
     ],

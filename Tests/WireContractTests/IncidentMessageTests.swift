@@ -46,6 +46,13 @@ struct IncidentMessageTests {
         #expect(trigger.incident == "inc-9" && trigger.key == "tsuen-wan-fire" && trigger.site == "TW-hub")
     }
 
+    @Test(arguments: 1...4)
+    func everySeverityFromOneToFourIsAccepted(severity: Int) throws {
+        var fields = Self.validTrigger
+        fields["severity"] = severity
+        #expect(try IncidentMessage(bytes: Self.body(fields), knownTypes: Self.types).severity?.rawValue == severity)
+    }
+
     @Test func aResolveNeedsOnlyItsKey() throws {
         let message = try IncidentMessage(
             bytes: Self.body(["schema": "incident.v1", "event_id": "evt-2", "action": "resolve", "incident_key": "k"]),
@@ -103,6 +110,9 @@ struct IncidentMessageTests {
         Case(name: "a parcel without customer", bytes: with("affected", [["waybill": "WB1"]]), code: .missingField,
              message: "field 'affected[0].customer_id' is required in incident.v1"),
         Case(name: "drill as text", bytes: with("drill", "yes"), code: .invalidField, message: "field 'drill' must be true or false"),
+        Case(name: "drill as a number", bytes: with("drill", 1), code: .invalidField, message: "field 'drill' must be true or false"),
+        Case(name: "severity as a boolean", bytes: with("severity", true), code: .invalidField,
+             message: "field 'severity' must be an integer from 1 to 4"),
         Case(name: "over the size limit", bytes: Array(("{\"schema\":\"incident.v1\",\"details\":\"" + String(repeating: "x", count: 1 << 20) + "\"}").utf8),
              code: .tooLarge, message: "incident.v1 message is 1048613 bytes; the limit is 1048576 bytes"),
     ]

@@ -65,8 +65,8 @@ struct JSONObjectReader {
         guard has(field) else {
             throw ContractViolation(.missingField, "field '\(prefix)\(field)' is required in \(schema)")
         }
-        // JSON booleans bridge to NSNumber too: refuse them explicitly.
-        guard let number = object[field] as? NSNumber, !(object[field] is Bool),
+        // JSON booleans arrive as NSNumber too; their type code is "c".
+        guard let number = object[field] as? NSNumber, !Self.isBoolean(number),
             let value = Int(exactly: number.doubleValue), range.contains(value)
         else {
             throw invalid(field, "must be an integer from \(range.lowerBound) to \(range.upperBound)")
@@ -76,8 +76,15 @@ struct JSONObjectReader {
 
     func boolean(_ field: String, default defaultValue: Bool) throws(ContractViolation) -> Bool {
         guard has(field) else { return defaultValue }
-        guard let value = object[field] as? Bool else { throw invalid(field, "must be true or false") }
-        return value
+        // `as? Bool` also accepts the numbers 0 and 1: only a JSON true or false will do.
+        guard let number = object[field] as? NSNumber, Self.isBoolean(number) else {
+            throw invalid(field, "must be true or false")
+        }
+        return number.boolValue
+    }
+
+    private static func isBoolean(_ number: NSNumber) -> Bool {
+        String(cString: number.objCType) == "c"
     }
 
     func time(_ field: String) throws(ContractViolation) -> Timestamp {
