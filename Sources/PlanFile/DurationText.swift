@@ -1,4 +1,4 @@
-/// Durations as plan owners write them: `90s`, `5m`, `1h30m`, `2h`.
+/// Durations as plan owners and ops write them: `90s`, `5m`, `1h30m`, `2h`, `1d`, `500ms`.
 public enum DurationText {
     public enum Failure: Error, Equatable {
         case notADuration
@@ -14,27 +14,33 @@ public enum DurationText {
             rest = rest.dropFirst()
         }
         guard !rest.isEmpty else { return .failure(.notADuration) }
-        var seconds: Int64 = 0
+        var milliseconds: Int64 = 0
         var lastUnit = Int64.max
         while !rest.isEmpty {
             let digits = rest.prefix { $0.isASCII && $0.isNumber }
             guard !digits.isEmpty, let number = Int64(digits) else { return .failure(.notADuration) }
             rest = rest.dropFirst(digits.count)
             let unit: Int64
-            switch rest.first {
-            case "h": unit = 3600
-            case "m": unit = 60
-            case "s": unit = 1
-            default: return .failure(.notADuration)
+            if rest.hasPrefix("ms") {
+                unit = 1
+                rest = rest.dropFirst()
+            } else {
+                switch rest.first {
+                case "d": unit = 86_400_000
+                case "h": unit = 3_600_000
+                case "m": unit = 60_000
+                case "s": unit = 1000
+                default: return .failure(.notADuration)
+                }
             }
             // Units largest first, each once: `1h30m`, never `30m1h`.
             guard unit < lastUnit else { return .failure(.notADuration) }
             lastUnit = unit
             rest = rest.dropFirst()
-            seconds += number * unit
+            milliseconds += number * unit
         }
-        guard !negative, seconds > 0 else { return .failure(.notPositive) }
-        return .success(.seconds(seconds))
+        guard !negative, milliseconds > 0 else { return .failure(.notPositive) }
+        return .success(.milliseconds(milliseconds))
     }
 
     /// The shortest written form: `5m`, `1h30m`, `90s` becomes `1m30s`.

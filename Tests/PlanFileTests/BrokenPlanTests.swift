@@ -123,9 +123,14 @@ let brokenPlans: [BrokenPlan] = [
 }
 
 @Suite struct DurationTextTests {
-    @Test(arguments: [("90s", 90), ("5m", 300), ("1h30m", 5400), ("2h", 7200), ("1h1m1s", 3661)])
+    @Test(arguments: [("90s", 90), ("5m", 300), ("1h30m", 5400), ("2h", 7200), ("1h1m1s", 3661), ("1d", 86400)])
     func durationsAreReadAsPlanOwnersWriteThem(_ text: String, _ seconds: Int64) {
         #expect(DurationText.parse(text) == .success(.seconds(seconds)))
+    }
+
+    @Test(arguments: [("500ms", 500), ("1s250ms", 1250), ("1m1ms", 60_001)])
+    func subSecondDurationsAreReadForWorkerSettings(_ text: String, _ milliseconds: Int64) {
+        #expect(DurationText.parse(text) == .success(.milliseconds(milliseconds)))
     }
 
     @Test(arguments: ["0m", "-5m", "0s"])
@@ -147,7 +152,7 @@ let brokenPlans: [BrokenPlan] = [
         }
     }
 
-    @Test(arguments: ["5", "5 minutes", "m", "30m1h", "1.5h", ""])
+    @Test(arguments: ["5", "5 minutes", "m", "30m1h", "1.5h", "", "5ms1s", "1sm"])
     func textsThatAreNotDurationsAreRefused(_ text: String) {
         #expect(DurationText.parse(text) == .failure(.notADuration))
     }
