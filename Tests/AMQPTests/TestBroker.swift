@@ -1,0 +1,104 @@
+import AMQP
+import Foundation
+import Logging
+import Testing
+
+/// The private broker `scripts/test` starts; tests that need it are disabled without it.
+enum TestBroker {
+    static let url = ProcessInfo.processInfo.environment["ESCALATOR_TEST_AMQP_URL"]
+    static let node = ProcessInfo.processInfo.environment["ESCALATOR_TEST_RABBITMQ_NODE"]
+    static let isAvailable = url != nil
+    static let unavailableReason: Comment =
+        "ESCALATOR_TEST_AMQP_URL is not set: run scripts/test, which starts a private RabbitMQ node"
+    static let controlUnavailableReason: Comment =
+        "ESCALATOR_TEST_AMQP_URL or ESCALATOR_TEST_RABBITMQ_NODE is not set: run scripts/test"
+
+    static let logger: Logger = {
+        var logger = Logger(label: "escalator.amqp.tests")
+        logger.logLevel = .info
+        return logger
+    }()
+
+    /// Fast retries, so recovery tests take seconds.
+    static let quickRecovery = RecoveryPolicy(initialDelay: .milliseconds(200), maximumDelay: .seconds(1))
+
+    static func configuration(
+        _ name: String, heartbeat: Duration = .seconds(10), recovery: RecoveryPolicy = quickRecovery
+    ) throws -> AMQPConfiguration {
+        try AMQPConfiguration(url: url!, connectionName: "test: \(name)", heartbeat: heartbeat, recovery: recovery)
+    }
+
+    /// Names no other test uses, so tests run in parallel and reruns start clean.
+    static func uniquePrefix(_ label: String) -> String {
+        "test.\(label).\(UInt32.random(in: 0...UInt32.max)).".lowercased()
+    }
+
+    /// Runs rabbitmqctl against the private node and returns its output.
+    @discardableResult
+    static func rabbitmqctl(_ arguments: String...) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/rabbitmqctl")
+        process.arguments = ["-q", "-n", node!] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            throw TestFailure("rabbitmqctl \(arguments.joined(separator: " ")) failed: \(text)")
+        }
+        return text
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body`, failing if it takes longer than `seconds`.
+func withTimeout<T: Sendable>(
+    _ seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .seconds(seconds))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else {
+            throw TestFailure("timed out after \(seconds) s: \(what)")
+        }
+        return value
+    }
+}
+
+/// Waits until `condition` holds, polling.
+func eventually(_ seconds: Double, _ what: String, _ condition: @Sendable () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    while !condition() {
+        if ContinuousClock.now > deadline { throw TestFailure("timed out after \(seconds) s waiting until \(what)") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+extension ConnectionState {
+    var isConnected: Bool {
+        if case .connected = self { return true }
+        return false
+    }
+
+    var failure: AMQPError? {
+        if case .failed(let error) = self { return error }
+        return nil
+    }
+}
+
+func message(_ exchange: String, _ routingKey: String, _ text: String, id: String? = nil) -> OutboundMessage {
+    OutboundMessage(
+        exchange: exchange, routingKey: routingKey, body: Array(text.utf8),
+        properties: MessageProperties(contentType: "application/json", messageID: id))
+}
