@@ -3,97 +3,95 @@ import Logging
 import Synchronization
 import Testing
 
-/// These suites disrupt the shared private broker, so they run one at a time; each test uses
-/// queue names of its own.
-@Suite(
-    "Recovery",
-    .serialized,
-    .enabled(if: TestBroker.isAvailable && TestBroker.node != nil, TestBroker.controlUnavailableReason)
-)
-struct RecoveryTests {
-    @Test("after the broker closes every connection, consuming resumes and every confirmed message arrives")
-    func survivesClosedConnections() async throws {
-        try await streamSurvives("close-all") {
-            try TestBroker.rabbitmqctl("close_all_connections", "escalator recovery test")
-        }
-    }
-
-    @Test("after the broker application restarts, consuming resumes and every confirmed message arrives")
-    func survivesBrokerRestart() async throws {
-        try await streamSurvives("restart") {
-            try TestBroker.rabbitmqctl("stop_app")
-            try await Task.sleep(for: .seconds(1))
-            try TestBroker.rabbitmqctl("start_app")
-        }
-    }
-
-    /// Publishes a stream of messages while consuming them, disrupts the broker a third of the
-    /// way in, and checks that nothing confirmed is lost and duplicates are only redeliveries.
-    private func streamSurvives(_ label: String, disruption: @escaping @Sendable () async throws -> Void) async throws {
-        let names = EscalatorNames.prefixed(TestBroker.uniquePrefix(label))
-        let topology = Topology.escalator(names)
-        let publisher = AMQPPublisher(
-            configuration: try TestBroker.configuration("\(label) publisher"), topology: topology, logger: TestBroker.logger)
-        let consumer = AMQPConsumer(
-            configuration: try TestBroker.configuration("\(label) consumer"), topology: topology, queue: names.incidentsQueue,
-            prefetch: 50, logger: TestBroker.logger)
-        let observed = StateLog()
-        let stateWatcher = Task {
-            while !Task.isCancelled {
-                observed.record(publisher: publisher.state, consumer: consumer.state)
-                try? await Task.sleep(for: .milliseconds(10))
+extension BrokerTests {
+    /// These tests stop and restart the shared private broker: `BrokerTests` is serialized so that
+    /// no other broker test runs meanwhile.
+    @Suite("Recovery", .enabled(if: TestBroker.node != nil, TestBroker.controlUnavailableReason))
+    struct RecoveryTests {
+        @Test("after the broker closes every connection, consuming resumes and every confirmed message arrives")
+        func survivesClosedConnections() async throws {
+            try await streamSurvives("close-all") {
+                try TestBroker.rabbitmqctl("close_all_connections", "escalator recovery test")
             }
         }
-        defer { stateWatcher.cancel() }
 
-        let received = Mutex<[String: Int]>([:])
-        let reader = Task {
-            while let batch = try await consumer.nextBatch(maximumCount: 50) {
-                received.withLock { counts in
-                    for delivery in batch { counts[delivery.properties.messageID ?? "?", default: 0] += 1 }
+        @Test("after the broker application restarts, consuming resumes and every confirmed message arrives")
+        func survivesBrokerRestart() async throws {
+            try await streamSurvives("restart") {
+                try TestBroker.rabbitmqctl("stop_app")
+                try await Task.sleep(for: .seconds(1))
+                try TestBroker.rabbitmqctl("start_app")
+            }
+        }
+
+        /// Publishes a stream of messages while consuming them, disrupts the broker a third of the
+        /// way in, and checks that nothing confirmed is lost and duplicates are only redeliveries.
+        private func streamSurvives(_ label: String, disruption: @escaping @Sendable () async throws -> Void) async throws {
+            let names = EscalatorNames.prefixed(TestBroker.uniquePrefix(label))
+            let topology = Topology.escalator(names)
+            let publisher = AMQPPublisher(
+                configuration: try TestBroker.configuration("\(label) publisher"), topology: topology, logger: TestBroker.logger)
+            let consumer = AMQPConsumer(
+                configuration: try TestBroker.configuration("\(label) consumer"), topology: topology, queue: names.incidentsQueue,
+                prefetch: 50, logger: TestBroker.logger)
+            let observed = StateLog()
+            let stateWatcher = Task {
+                while !Task.isCancelled {
+                    observed.record(publisher: publisher.state, consumer: consumer.state)
+                    try? await Task.sleep(for: .milliseconds(10))
                 }
-                consumer.ack(batch.last!, multiple: true)
             }
-        }
-        defer { reader.cancel() }
+            defer { stateWatcher.cancel() }
 
-        // About 3 s of publishing, so the disruption lands in the middle of the stream.
-        let total = 3_000
-        let batchSize = 10
-        let publishing = Task {
-            var outcomes: [String: PublishOutcome] = [:]
-            for start in stride(from: 0, to: total, by: batchSize) {
-                let batch = (start..<(start + batchSize)).map { message(names.incidentsExchange, "incident.stream", "{}", id: "\(label)-\($0)") }
-                let settled = try await publisher.publish(batch)
-                for (message, outcome) in zip(batch, settled) { outcomes[message.properties.messageID!] = outcome }
-                try await Task.sleep(for: .milliseconds(10))
+            let received = Mutex<[String: Int]>([:])
+            let reader = Task {
+                while let batch = try await consumer.nextBatch(maximumCount: 50) {
+                    received.withLock { counts in
+                        for delivery in batch { counts[delivery.properties.messageID ?? "?", default: 0] += 1 }
+                    }
+                    consumer.ack(batch.last!, multiple: true)
+                }
             }
-            return outcomes
-        }
+            defer { reader.cancel() }
 
-        try await eventually(30, "a fifth of the stream was received") { received.withLock { $0.count } >= total / 5 }
-        try await disruption()
-        try await eventually(60, "both connections recovered") { publisher.state.isConnected && consumer.state.isConnected }
-        let outcomes = try await withTimeout(90, "every publish to settle") { try await publishing.value }
+            // About 3 s of publishing, so the disruption lands in the middle of the stream.
+            let total = 3_000
+            let batchSize = 10
+            let publishing = Task {
+                var outcomes: [String: PublishOutcome] = [:]
+                for start in stride(from: 0, to: total, by: batchSize) {
+                    let batch = (start..<(start + batchSize)).map { message(names.incidentsExchange, "incident.stream", "{}", id: "\(label)-\($0)") }
+                    let settled = try await publisher.publish(batch)
+                    for (message, outcome) in zip(batch, settled) { outcomes[message.properties.messageID!] = outcome }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                return outcomes
+            }
 
-        let confirmed = Set(outcomes.filter { $0.value == .confirmed }.keys)
-        #expect(outcomes.count == total, "every publish has an outcome")
-        #expect(confirmed.count > total / 2)
-        try await eventually(60, "every confirmed message arrived") {
-            received.withLock { counts in confirmed.allSatisfy { counts[$0] != nil } }
+            try await eventually(30, "a fifth of the stream was received") { received.withLock { $0.count } >= total / 5 }
+            try await disruption()
+            try await eventually(60, "both connections recovered") { publisher.state.isConnected && consumer.state.isConnected }
+            let outcomes = try await withTimeout(90, "every publish to settle") { try await publishing.value }
+
+            let confirmed = Set(outcomes.filter { $0.value == .confirmed }.keys)
+            #expect(outcomes.count == total, "every publish has an outcome")
+            #expect(confirmed.count > total / 2)
+            try await eventually(60, "every confirmed message arrived") {
+                received.withLock { counts in confirmed.allSatisfy { counts[$0] != nil } }
+            }
+            let counts = received.withLock { $0 }
+            let unknown = Set(counts.keys).subtracting(outcomes.keys)
+            #expect(unknown.isEmpty, "only published messages arrive; duplicates repeat their message_id")
+            #expect(observed.sawPublisherRecover, "the publisher went through recovering")
+            #expect(observed.sawConsumerRecover, "the consumer went through recovering")
+            #expect(publisher.state.isConnected)
+            #expect(consumer.state.isConnected)
+            let duplicates = counts.values.reduce(0) { $0 + $1 - 1 }
+            TestBroker.logger.info(
+                "\(label): \(confirmed.count) of \(total) confirmed, \(counts.count) distinct received, \(duplicates) redelivered duplicates")
+            await consumer.close()
+            await publisher.close()
         }
-        let counts = received.withLock { $0 }
-        let unknown = Set(counts.keys).subtracting(outcomes.keys)
-        #expect(unknown.isEmpty, "only published messages arrive; duplicates repeat their message_id")
-        #expect(observed.sawPublisherRecover, "the publisher went through recovering")
-        #expect(observed.sawConsumerRecover, "the consumer went through recovering")
-        #expect(publisher.state.isConnected)
-        #expect(consumer.state.isConnected)
-        let duplicates = counts.values.reduce(0) { $0 + $1 - 1 }
-        TestBroker.logger.info(
-            "\(label): \(confirmed.count) of \(total) confirmed, \(counts.count) distinct received, \(duplicates) redelivered duplicates")
-        await consumer.close()
-        await publisher.close()
     }
 }
 

@@ -1,111 +1,113 @@
 import AMQP
 import Testing
 
-@Suite("Publishing and consuming on a real broker", .enabled(if: TestBroker.isAvailable, TestBroker.unavailableReason))
-struct RoundTripTests {
-    @Test("a published message is consumed with its properties intact")
-    func roundTripKeepsProperties() async throws {
-        let names = EscalatorNames.prefixed(TestBroker.uniquePrefix("roundtrip"))
-        let topology = Topology.escalator(names)
-        let publisher = AMQPPublisher(configuration: try TestBroker.configuration("roundtrip publisher"), topology: topology, logger: TestBroker.logger)
-        let consumer = AMQPConsumer(
-            configuration: try TestBroker.configuration("roundtrip consumer"), topology: topology, queue: names.incidentsQueue,
-            prefetch: 10, logger: TestBroker.logger)
-        let properties = MessageProperties(
-            contentType: "application/json",
-            headers: ["x-schema": "incident.v1", "x-attempt": 3, "x-drill": true, "x-nested": .table(["site": "depot-7"])],
-            persistent: true,
-            correlationID: "page-42",
-            replyTo: names.repliesQueue,
-            messageID: "event-1",
-            timestamp: 1_790_000_000,
-            type: "incident.v1",
-            appID: "fleet-telematics")
-        let body = Array(#"{"schema":"incident.v1","event_id":"event-1"}"#.utf8)
-        let outcome = try await publisher.publish(
-            OutboundMessage(exchange: names.incidentsExchange, routingKey: "incident.fire", body: body, properties: properties))
-        #expect(outcome == .confirmed)
+extension BrokerTests {
+    @Suite("Publishing and consuming")
+    struct RoundTripTests {
+        @Test("a published message is consumed with its properties intact")
+        func roundTripKeepsProperties() async throws {
+            let names = EscalatorNames.prefixed(TestBroker.uniquePrefix("roundtrip"))
+            let topology = Topology.escalator(names)
+            let publisher = AMQPPublisher(configuration: try TestBroker.configuration("roundtrip publisher"), topology: topology, logger: TestBroker.logger)
+            let consumer = AMQPConsumer(
+                configuration: try TestBroker.configuration("roundtrip consumer"), topology: topology, queue: names.incidentsQueue,
+                prefetch: 10, logger: TestBroker.logger)
+            let properties = MessageProperties(
+                contentType: "application/json",
+                headers: ["x-schema": "incident.v1", "x-attempt": 3, "x-drill": true, "x-nested": .table(["site": "depot-7"])],
+                persistent: true,
+                correlationID: "page-42",
+                replyTo: names.repliesQueue,
+                messageID: "event-1",
+                timestamp: 1_790_000_000,
+                type: "incident.v1",
+                appID: "fleet-telematics")
+            let body = Array(#"{"schema":"incident.v1","event_id":"event-1"}"#.utf8)
+            let outcome = try await publisher.publish(
+                OutboundMessage(exchange: names.incidentsExchange, routingKey: "incident.fire", body: body, properties: properties))
+            #expect(outcome == .confirmed)
 
-        let delivery = try await withTimeout(10, "the delivery") {
-            var iterator = consumer.makeAsyncIterator()
-            return try await iterator.next()
-        }
-        #expect(delivery?.body == body)
-        #expect(delivery?.properties == properties)
-        #expect(delivery?.routingKey == "incident.fire")
-        #expect(delivery?.exchange == names.incidentsExchange)
-        #expect(delivery?.redelivered == false)
-        if let delivery { consumer.ack(delivery) }
-        await consumer.close()
-        await publisher.close()
-        #expect(consumer.state.description == "closed")
-        #expect(publisher.state.description == "closed")
-    }
-
-    @Test("declaring the topology twice is harmless")
-    func declaringTwiceIsHarmless() async throws {
-        let topology = Topology.escalator(.prefixed(TestBroker.uniquePrefix("twice")))
-        let configuration = try TestBroker.configuration("declare twice")
-        try await topology.declare(using: configuration, logger: TestBroker.logger)
-        try await topology.declare(using: configuration, logger: TestBroker.logger)
-    }
-
-    @Test("a queue declared again with another delivery limit gives an error naming the argument")
-    func mismatchNamesTheArgument() async throws {
-        let names = EscalatorNames.prefixed(TestBroker.uniquePrefix("mismatch"))
-        let configuration = try TestBroker.configuration("mismatch")
-        try await Topology.escalator(names, deliveryLimit: 5).declare(using: configuration, logger: TestBroker.logger)
-        do {
-            try await Topology.escalator(names, deliveryLimit: 7).declare(using: configuration, logger: TestBroker.logger)
-            Issue.record("the second declaration was accepted")
-        } catch {
-            #expect(error.code == .topologyMismatch)
-            #expect(error.message.contains("x-delivery-limit"))
-            #expect(error.message.contains(names.incidentsQueue))
-        }
-    }
-
-    @Test("a wrong password gives an authentication error naming user and vhost")
-    func wrongPasswordIsExplained() async throws {
-        var configuration = try TestBroker.configuration("bad credentials")
-        configuration.password = "not-the-password"
-        do {
-            try await Topology().declare(using: configuration, logger: TestBroker.logger)
-            Issue.record("login with a wrong password succeeded")
-        } catch {
-            #expect(error.code == .authenticationRefused)
-            #expect(error.message.contains("authentication refused for user guest on vhost /"))
-            #expect(!error.message.contains("not-the-password"))
-        }
-    }
-
-    @Test("a publisher with a wrong password fails instead of retrying forever")
-    func publisherWithWrongPasswordFails() async throws {
-        var configuration = try TestBroker.configuration("bad credentials publisher")
-        configuration.password = "not-the-password"
-        let publisher = AMQPPublisher(configuration: configuration, logger: TestBroker.logger)
-        do {
-            _ = try await withTimeout(10, "the publish to fail") {
-                try await publisher.publish(message("amq.topic", "x", "{}"))
+            let delivery = try await withTimeout(10, "the delivery") {
+                var iterator = consumer.makeAsyncIterator()
+                return try await iterator.next()
             }
-            Issue.record("publishing with a wrong password succeeded")
-        } catch let error as AMQPError {
-            #expect(error.code == .authenticationRefused)
+            #expect(delivery?.body == body)
+            #expect(delivery?.properties == properties)
+            #expect(delivery?.routingKey == "incident.fire")
+            #expect(delivery?.exchange == names.incidentsExchange)
+            #expect(delivery?.redelivered == false)
+            if let delivery { consumer.ack(delivery) }
+            await consumer.close()
+            await publisher.close()
+            #expect(consumer.state.description == "closed")
+            #expect(publisher.state.description == "closed")
         }
-        #expect(publisher.state.failure?.code == .authenticationRefused)
-    }
 
-    @Test("an idle connection survives thanks to heartbeats")
-    func idleConnectionSurvives() async throws {
-        let publisher = AMQPPublisher(
-            configuration: try TestBroker.configuration("idle", heartbeat: .seconds(1)), logger: TestBroker.logger)
-        #expect(try await publisher.publish(message("amq.topic", "nobody", "{}")) != .nacked)
-        // Longer than the two missed heartbeats (2 s) after which the broker drops a connection.
-        for _ in 0..<8 {
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(publisher.state.isConnected)
+        @Test("declaring the topology twice is harmless")
+        func declaringTwiceIsHarmless() async throws {
+            let topology = Topology.escalator(.prefixed(TestBroker.uniquePrefix("twice")))
+            let configuration = try TestBroker.configuration("declare twice")
+            try await topology.declare(using: configuration, logger: TestBroker.logger)
+            try await topology.declare(using: configuration, logger: TestBroker.logger)
         }
-        await publisher.close()
+
+        @Test("a queue declared again with another delivery limit gives an error naming the argument")
+        func mismatchNamesTheArgument() async throws {
+            let names = EscalatorNames.prefixed(TestBroker.uniquePrefix("mismatch"))
+            let configuration = try TestBroker.configuration("mismatch")
+            try await Topology.escalator(names, deliveryLimit: 5).declare(using: configuration, logger: TestBroker.logger)
+            do {
+                try await Topology.escalator(names, deliveryLimit: 7).declare(using: configuration, logger: TestBroker.logger)
+                Issue.record("the second declaration was accepted")
+            } catch {
+                #expect(error.code == .topologyMismatch)
+                #expect(error.message.contains("x-delivery-limit"))
+                #expect(error.message.contains(names.incidentsQueue))
+            }
+        }
+
+        @Test("a wrong password gives an authentication error naming user and vhost")
+        func wrongPasswordIsExplained() async throws {
+            var configuration = try TestBroker.configuration("bad credentials")
+            configuration.password = "not-the-password"
+            do {
+                try await Topology().declare(using: configuration, logger: TestBroker.logger)
+                Issue.record("login with a wrong password succeeded")
+            } catch {
+                #expect(error.code == .authenticationRefused)
+                #expect(error.message.contains("authentication refused for user guest on vhost /"))
+                #expect(!error.message.contains("not-the-password"))
+            }
+        }
+
+        @Test("a publisher with a wrong password fails instead of retrying forever")
+        func publisherWithWrongPasswordFails() async throws {
+            var configuration = try TestBroker.configuration("bad credentials publisher")
+            configuration.password = "not-the-password"
+            let publisher = AMQPPublisher(configuration: configuration, logger: TestBroker.logger)
+            do {
+                _ = try await withTimeout(10, "the publish to fail") {
+                    try await publisher.publish(message("amq.topic", "x", "{}"))
+                }
+                Issue.record("publishing with a wrong password succeeded")
+            } catch let error as AMQPError {
+                #expect(error.code == .authenticationRefused)
+            }
+            #expect(publisher.state.failure?.code == .authenticationRefused)
+        }
+
+        @Test("an idle connection survives thanks to heartbeats")
+        func idleConnectionSurvives() async throws {
+            let publisher = AMQPPublisher(
+                configuration: try TestBroker.configuration("idle", heartbeat: .seconds(1)), logger: TestBroker.logger)
+            #expect(try await publisher.publish(message("amq.topic", "nobody", "{}")) != .nacked)
+            // Longer than the two missed heartbeats (2 s) after which the broker drops a connection.
+            for _ in 0..<8 {
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(publisher.state.isConnected)
+            }
+            await publisher.close()
+        }
     }
 }
 

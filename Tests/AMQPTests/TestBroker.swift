@@ -102,3 +102,8 @@ func message(_ exchange: String, _ routingKey: String, _ text: String, id: Strin
         exchange: exchange, routingKey: routingKey, body: Array(text.utf8),
         properties: MessageProperties(contentType: "application/json", messageID: id))
 }
+
+/// Every test that needs the broker. Serialized: the recovery tests stop and restart the
+/// broker, which would break whatever else ran at the time.
+@Suite("Real broker", .serialized, .enabled(if: TestBroker.isAvailable, TestBroker.unavailableReason))
+enum BrokerTests {}
