@@ -1,4 +1,5 @@
 import AMQP
+import Foundation
 import Logging
 import Synchronization
 import Testing
@@ -22,6 +23,26 @@ extension BrokerTests {
                 try await Task.sleep(for: .seconds(1))
                 try TestBroker.rabbitmqctl("start_app")
             }
+        }
+
+        @Test("a broker that goes silent is detected by heartbeat timeout, and the connection recovers")
+        func silentBrokerIsDetected() async throws {
+            var configuration = try TestBroker.configuration("silent broker", heartbeat: .seconds(1))
+            configuration.connectTimeout = .seconds(2)
+            let publisher = AMQPPublisher(configuration: configuration, logger: TestBroker.logger)
+            #expect(try await publisher.publish(message("amq.topic", "nobody", "{}")) == .returned(replyCode: 312, replyText: "NO_ROUTE"))
+            let brokerProcess = try TestBroker.brokerProcessID()
+            // A stopped process keeps its sockets open: only the missing heartbeats tell.
+            kill(brokerProcess, SIGSTOP)
+            defer { kill(brokerProcess, SIGCONT) }
+            try await eventually(10, "the publisher noticed the silence") {
+                if case .recovering(_, let error, _) = publisher.state { return error.code == .heartbeatTimeout }
+                return false
+            }
+            kill(brokerProcess, SIGCONT)
+            try await eventually(30, "the publisher reconnected") { publisher.state.isConnected }
+            #expect(try await publisher.publish(message("amq.topic", "nobody", "{}")) == .returned(replyCode: 312, replyText: "NO_ROUTE"))
+            await publisher.close()
         }
 
         /// Publishes a stream of messages while consuming them, disrupts the broker a third of the

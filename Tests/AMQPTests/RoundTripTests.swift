@@ -43,6 +43,19 @@ extension BrokerTests {
             #expect(publisher.state.description == "closed")
         }
 
+        @Test("a connection advertises its name and capabilities")
+        func connectionAdvertisesNameAndCapabilities() async throws {
+            let name = TestBroker.uniquePrefix("named")
+            let publisher = AMQPPublisher(configuration: try TestBroker.configuration(name), logger: TestBroker.logger)
+            _ = try await publisher.publish(message("amq.topic", "nobody", "{}"))
+            let connections = try TestBroker.rabbitmqctl("list_connections", "client_properties")
+            let ours = try #require(connections.split(separator: "\n").first { $0.contains("test: \(name)") })
+            #expect(ours.contains("consumer_cancel_notify"))
+            #expect(ours.contains("connection.blocked"))
+            #expect(ours.contains("authentication_failure_close"))
+            await publisher.close()
+        }
+
         @Test("declaring the topology twice is harmless")
         func declaringTwiceIsHarmless() async throws {
             let topology = Topology.escalator(.prefixed(TestBroker.uniquePrefix("twice")))

@@ -53,6 +53,17 @@ enum TestBroker {
     }
 }
 
+extension TestBroker {
+    /// The operating-system process of the private node.
+    static func brokerProcessID() throws -> pid_t {
+        let output = try rabbitmqctl("eval", "list_to_integer(os:getpid()).")
+        guard let pid = pid_t(output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestFailure("cannot read the broker's process id from: \(output)")
+        }
+        return pid
+    }
+}
+
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

@@ -54,6 +54,10 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
         connection.start()
     }
 
+    deinit {
+        connection.requestClose()
+    }
+
     public var state: ConnectionState { connection.state }
 
     public struct AsyncIterator: AsyncIteratorProtocol {

@@ -63,7 +63,7 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
         try connection.check(amqp_get_rpc_reply(connection.state), doing: "consuming from queue '\(queue)'")
     }
 
-    func performPendingWork(_ connection: ConnectionHandle) throws(AMQPError) {
+    func performPendingWork(_ connection: ConnectionHandle) throws(AMQPError) -> Bool {
         let pending = acknowledgements.withLock { acknowledgements in
             defer { acknowledgements.removeAll(keepingCapacity: true) }
             return acknowledgements
@@ -81,6 +81,7 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
                 throw connection.libraryError(status, doing: "acknowledging a delivery from '\(queue)'")
             }
         }
+        return false
     }
 
     func frameReceived(_ frame: amqp_frame_t, connection: ConnectionHandle) throws(AMQPError) {

@@ -22,6 +22,10 @@ public final class AMQPPublisher: Sendable {
         connection.start()
     }
 
+    deinit {
+        connection.requestClose()
+    }
+
     public var state: ConnectionState { connection.state }
 
     /// Publishes `messages` in order and returns their outcomes in the same order, once the

@@ -53,16 +53,17 @@ final class PublisherRole: ConnectionRole {
         }
     }
 
-    func performPendingWork(_ connection: ConnectionHandle) throws(AMQPError) {
+    func performPendingWork(_ connection: ConnectionHandle) throws(AMQPError) -> Bool {
         for request in inbox.takeAll() {
             for index in request.messages.indices {
                 unsent.append(Pending(request: request, index: index))
             }
         }
-        guard !unsent.isEmpty else { return }
+        guard !unsent.isEmpty else { return false }
         var sent = 0
         defer { unsent.removeFirst(sent) }
-        for pending in unsent {
+        // Bounded, so confirms are read between long runs of publishes.
+        for pending in unsent.prefix(Self.publishesPerTurn) {
             try publish(pending, on: connection)
             let sequence = firstSequence + UInt64(inFlight.count)
             inFlight.append(pending)
@@ -70,7 +71,10 @@ final class PublisherRole: ConnectionRole {
             sequencesByMessageID[pending.messageID, default: []].append(sequence)
             sent += 1
         }
+        return unsent.count > sent
     }
+
+    static let publishesPerTurn = 1000
 
     private func publish(_ pending: Pending, on connection: ConnectionHandle) throws(AMQPError) {
         let message = pending.message

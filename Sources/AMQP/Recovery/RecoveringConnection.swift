@@ -8,8 +8,9 @@ import Synchronization
 protocol ConnectionRole: AnyObject {
     /// Connected and topology declared: select confirms, start consuming, republish.
     func sessionStarted(_ connection: ConnectionHandle, generation: UInt64) throws(AMQPError)
-    /// Sends what callers asked for since the last turn (publishes, acks).
-    func performPendingWork(_ connection: ConnectionHandle) throws(AMQPError)
+    /// Sends what callers asked for since the last turn (publishes, acks); returns true when
+    /// some is left for the next turn, so the thread does not sleep on it.
+    func performPendingWork(_ connection: ConnectionHandle) throws(AMQPError) -> Bool
     func frameReceived(_ frame: amqp_frame_t, connection: ConnectionHandle) throws(AMQPError)
     /// Called when no more frames are ready, before the thread sleeps.
     func turnFinished()
@@ -79,6 +80,16 @@ final class RecoveringConnection: @unchecked Sendable {
         shared.withLock { $0.state = state }
     }
 
+    static let framesPerTurn = 1024
+
+    /// Like `close(timeout:)` without waiting: for deinit.
+    func requestClose() {
+        shared.withLock { shared in
+            if shared.closeDeadline == nil { shared.closeDeadline = .now }
+        }
+        wake.signal()
+    }
+
     private func run() {
         var attempt = 0
         var generation: UInt64 = 0
@@ -135,20 +146,21 @@ final class RecoveringConnection: @unchecked Sendable {
         let idleWait = min(configuration.heartbeat / 4, .milliseconds(500))
         while true {
             wake.clear()
-            try role.performPendingWork(connection)
+            let moreWork = try role.performPendingWork(connection)
             if let deadline = shared.withLock({ $0.closeDeadline }),
                 role.isDrained || ContinuousClock.now >= deadline
             {
                 return
             }
-            var receivedAny = false
-            while let frame = try connection.readFrameNow() {
-                receivedAny = true
+            // Bounded, so acks and publishes queued meanwhile are not starved by a busy socket.
+            var framesRead = 0
+            while framesRead < Self.framesPerTurn, let frame = try connection.readFrameNow() {
+                framesRead += 1
                 try role.frameReceived(frame, connection: connection)
             }
             role.turnFinished()
             amqp_maybe_release_buffers(connection.state)
-            if !receivedAny {
+            if framesRead == 0 && !moreWork {
                 try connection.waitForInput(timeout: idleWait, wakeDescriptor: wake.readDescriptor)
             }
         }
