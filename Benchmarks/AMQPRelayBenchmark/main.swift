@@ -51,10 +51,25 @@ func cleanUp(_ names: (source: String, sink: String, topology: Topology)) throws
     connection.close()
 }
 
-func measureRaw(round: Int) async throws -> Double {
+/// What one relay run achieved: messages per second, and the client's CPU time per message (all
+/// threads of this process; the broker's CPU is not counted).
+struct Measurement {
+    var rate: Double
+    var cpuMicrosecondsPerMessage: Double
+}
+
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+func measureRaw(round: Int) async throws -> Measurement {
     let names = queues("raw", round)
     try await prefill(names.source, topology: names.topology)
     let started = ContinuousClock.now
+    let cpuStarted = processCPUSeconds()
     // Blocking C calls: on a thread of their own, as a worker would.
     let relayed: Int = try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
@@ -68,18 +83,20 @@ func measureRaw(round: Int) async throws -> Double {
         }
         thread.start()
     }
-    let elapsed = (ContinuousClock.now - started)
+    let elapsed = ContinuousClock.now - started
+    let cpu = processCPUSeconds() - cpuStarted
     try cleanUp(names)
-    return Double(relayed) / elapsed.secondsValue
+    return Measurement(rate: Double(relayed) / elapsed.secondsValue, cpuMicrosecondsPerMessage: cpu / Double(relayed) * 1e6)
 }
 
-func measureAdapter(round: Int) async throws -> Double {
+func measureAdapter(round: Int) async throws -> Measurement {
     let names = queues("adapter", round)
     try await prefill(names.source, topology: names.topology)
     let publisher = AMQPPublisher(configuration: configuration, logger: logger)
     let consumer = AMQPConsumer(configuration: configuration, queue: names.source, prefetch: prefetch, logger: logger)
     // Both measurements include opening their two connections.
     let started = ContinuousClock.now
+    let cpuStarted = processCPUSeconds()
     var relayed = 0
     while relayed < messagesPerRun, let batch = try await consumer.nextBatch(maximumCount: min(batchSize, messagesPerRun - relayed)) {
         let outcomes = try await publisher.publish(
@@ -89,10 +106,11 @@ func measureAdapter(round: Int) async throws -> Double {
         relayed += batch.count
     }
     let elapsed = ContinuousClock.now - started
+    let cpu = processCPUSeconds() - cpuStarted
     await consumer.close()
     await publisher.close()
     try cleanUp(names)
-    return Double(relayed) / elapsed.secondsValue
+    return Measurement(rate: Double(relayed) / elapsed.secondsValue, cpuMicrosecondsPerMessage: cpu / Double(relayed) * 1e6)
 }
 
 extension Duration {
@@ -103,17 +121,22 @@ extension Duration {
 
 print("AMQP relay benchmark: \(messagesPerRun) persistent 100-byte messages per run, quorum queues, batches of \(batchSize), prefetch \(prefetch)")
 print("broker: \(configuration.endpointDescription)")
-var rawRates: [Double] = []
-var adapterRates: [Double] = []
+var raws: [Measurement] = []
+var adapters: [Measurement] = []
 for round in 1...rounds {
     let raw = try await measureRaw(round: round)
-    rawRates.append(raw)
+    raws.append(raw)
     let adapter = try await measureAdapter(round: round)
-    adapterRates.append(adapter)
-    print(String(format: "round %d: raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s, ratio %.1f%%", round, raw, adapter, adapter / raw * 100))
+    adapters.append(adapter)
+    print(
+        String(
+            format: "round %d: raw rabbitmq-c %.0f msg/s (%.1f µs CPU/msg), adapter %.0f msg/s (%.1f µs CPU/msg), ratio %.1f%%",
+            round, raw.rate, raw.cpuMicrosecondsPerMessage, adapter.rate, adapter.cpuMicrosecondsPerMessage,
+            adapter.rate / raw.rate * 100))
 }
-let rawMedian = rawRates.sorted()[rawRates.count / 2]
-let adapterMedian = adapterRates.sorted()[adapterRates.count / 2]
-print(String(format: "median: raw rabbitmq-c relay %.0f msg/s", rawMedian))
-print(String(format: "median: adapter relay      %.0f msg/s", adapterMedian))
-print(String(format: "ratio adapter/raw: %.1f%% (goal: at least 90%%)", adapterMedian / rawMedian * 100))
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+let rawRate = median(raws.map(\.rate))
+let adapterRate = median(adapters.map(\.rate))
+print(String(format: "median raw rabbitmq-c relay: %.0f msg/s, %.1f µs client CPU per message", rawRate, median(raws.map(\.cpuMicrosecondsPerMessage))))
+print(String(format: "median adapter relay:        %.0f msg/s, %.1f µs client CPU per message", adapterRate, median(adapters.map(\.cpuMicrosecondsPerMessage))))
+print(String(format: "ratio adapter/raw: %.1f%% (goal: at least 90%%)", adapterRate / rawRate * 100))
