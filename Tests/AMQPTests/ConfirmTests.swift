@@ -6,12 +6,8 @@ extension BrokerTests {
     struct ConfirmTests {
         @Test("ten thousand messages are confirmed in batches and all arrive")
         func tenThousandConfirmed() async throws {
-            let prefix = TestBroker.uniquePrefix("confirms")
-            let queue = prefix + "queue"
-            let exchange = prefix + "exchange"
-            let topology = Topology(
-                exchanges: [.init(name: exchange)], queues: [.init(name: queue, arguments: ["x-queue-type": "quorum"])],
-                bindings: [.init(queue: queue, exchange: exchange, routingKey: "#")])
+            let (exchange, queue, topology) = singleQueueTopology(
+                TestBroker.uniquePrefix("confirms"), arguments: ["x-queue-type": "quorum"])
             let publisher = AMQPPublisher(configuration: try TestBroker.configuration("confirms"), topology: topology, logger: TestBroker.logger)
             let messages = (0..<10_000).map { message(exchange, "incident.test", #"{"n":\#($0)}"#, id: "m-\($0)") }
             let outcomes = try await withTimeout(60, "10,000 confirms") {
@@ -48,12 +44,7 @@ extension BrokerTests {
 
         @Test("an unroutable mandatory message is reported returned, the others in its batch confirmed")
         func unroutableIsReturned() async throws {
-            let prefix = TestBroker.uniquePrefix("returned")
-            let queue = prefix + "queue"
-            let exchange = prefix + "exchange"
-            let topology = Topology(
-                exchanges: [.init(name: exchange)], queues: [.init(name: queue)],
-                bindings: [.init(queue: queue, exchange: exchange, routingKey: "routed")])
+            let (exchange, _, topology) = singleQueueTopology(TestBroker.uniquePrefix("returned"), routingKey: "routed")
             let publisher = AMQPPublisher(configuration: try TestBroker.configuration("returns"), topology: topology, logger: TestBroker.logger)
             let outcomes = try await publisher.publish([
                 message(exchange, "routed", "{}", id: "a"),
@@ -68,13 +59,8 @@ extension BrokerTests {
 
         @Test("a message refused by a full reject-publish queue is reported nacked")
         func fullQueueNacks() async throws {
-            let prefix = TestBroker.uniquePrefix("nacked")
-            let queue = prefix + "queue"
-            let exchange = prefix + "exchange"
-            let topology = Topology(
-                exchanges: [.init(name: exchange)],
-                queues: [.init(name: queue, arguments: ["x-max-length": 2, "x-overflow": "reject-publish"])],
-                bindings: [.init(queue: queue, exchange: exchange, routingKey: "#")])
+            let (exchange, _, topology) = singleQueueTopology(
+                TestBroker.uniquePrefix("nacked"), arguments: ["x-max-length": 2, "x-overflow": "reject-publish"])
             let publisher = AMQPPublisher(configuration: try TestBroker.configuration("nacks"), topology: topology, logger: TestBroker.logger)
             let outcomes = try await publisher.publish((0..<4).map { message(exchange, "k", "{}", id: "n-\($0)") })
             #expect(outcomes == [.confirmed, .confirmed, .nacked, .nacked])

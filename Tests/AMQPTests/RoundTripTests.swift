@@ -6,12 +6,8 @@ extension BrokerTests {
     struct RoundTripTests {
         @Test("a published message is consumed with its properties intact")
         func roundTripKeepsProperties() async throws {
-            let names = EscalatorNames.prefixed(TestBroker.uniquePrefix("roundtrip"))
-            let topology = Topology.escalator(names)
-            let publisher = AMQPPublisher(configuration: try TestBroker.configuration("roundtrip publisher"), topology: topology, logger: TestBroker.logger)
-            let consumer = AMQPConsumer(
-                configuration: try TestBroker.configuration("roundtrip consumer"), topology: topology, queue: names.incidentsQueue,
-                prefetch: 10, logger: TestBroker.logger)
+            let rig = try EscalatorRig("roundtrip")
+            let (names, publisher, consumer) = (rig.names, rig.publisher, rig.consumer)
             let properties = MessageProperties(
                 contentType: "application/json",
                 headers: ["x-schema": "incident.v1", "x-attempt": 3, "x-drill": true, "x-nested": .table(["site": "depot-7"])],
@@ -37,8 +33,7 @@ extension BrokerTests {
             #expect(delivery?.exchange == names.incidentsExchange)
             #expect(delivery?.redelivered == false)
             if let delivery { consumer.ack(delivery) }
-            await consumer.close()
-            await publisher.close()
+            await rig.close()
             #expect(consumer.state.description == "closed")
             #expect(publisher.state.description == "closed")
         }

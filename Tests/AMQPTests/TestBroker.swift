@@ -108,6 +108,65 @@ extension ConnectionState {
     }
 }
 
+/// A publisher, a consumer of the incidents queue and a reader of the dead-letter queue, on a
+/// fresh set of Escalator names.
+struct EscalatorRig {
+    let names: EscalatorNames
+    let publisher: AMQPPublisher
+    let consumer: AMQPConsumer
+    let deadLetters: AMQPConsumer
+
+    init(_ label: String, deliveryLimit: Int = 5, deadLettering: Bool = false) throws {
+        names = EscalatorNames.prefixed(TestBroker.uniquePrefix(label))
+        let topology = Topology.escalator(names, deliveryLimit: deliveryLimit)
+        publisher = AMQPPublisher(
+            configuration: try TestBroker.configuration("\(label) publisher"), topology: topology, logger: TestBroker.logger)
+        consumer = AMQPConsumer(
+            configuration: try TestBroker.configuration("\(label) consumer"), topology: topology, queue: names.incidentsQueue,
+            deadLettering: deadLettering ? .init(publisher: publisher, exchange: names.deadLetterExchange) : nil,
+            logger: TestBroker.logger)
+        deadLetters = AMQPConsumer(
+            configuration: try TestBroker.configuration("\(label) dead-letter reader"), topology: topology,
+            queue: names.deadLetterQueue, logger: TestBroker.logger)
+    }
+
+    func incident(_ routingKey: String, _ body: String, id: String) -> OutboundMessage {
+        message(names.incidentsExchange, routingKey, body, id: id)
+    }
+
+    func close() async {
+        await consumer.close()
+        await deadLetters.close()
+        await publisher.close()
+    }
+}
+
+/// An exchange with one queue bound to it under `routingKey`.
+func singleQueueTopology(_ prefix: String, routingKey: String = "#", arguments: AMQPTable = [:]) -> (
+    exchange: String, queue: String, topology: Topology
+) {
+    let exchange = prefix + "exchange"
+    let queue = prefix + "queue"
+    let topology = Topology(
+        exchanges: [.init(name: exchange)], queues: [.init(name: queue, arguments: arguments)],
+        bindings: [.init(queue: queue, exchange: exchange, routingKey: routingKey)])
+    return (exchange, queue, topology)
+}
+
+/// The next delivery of `consumer`, failing after `seconds`.
+func nextDelivery(of consumer: AMQPConsumer, within seconds: Double = 10, _ what: String) async throws -> Delivery {
+    let delivery = try await withTimeout(seconds, what) { try await consumer.nextBatch(maximumCount: 1)?.first }
+    return try #require(delivery, "the consumer ended before \(what)")
+}
+
+/// The reason of the first `x-death` entry the broker added when it dead-lettered `delivery`.
+func deathReason(_ delivery: Delivery) -> String? {
+    guard case .array(let deaths) = delivery.properties.headers["x-death"], case .table(let death) = deaths.first else {
+        return nil
+    }
+    return death["reason"]?.stringValue
+}
+
 func message(_ exchange: String, _ routingKey: String, _ text: String, id: String? = nil) -> OutboundMessage {
     OutboundMessage(
         exchange: exchange, routingKey: routingKey, body: Array(text.utf8),

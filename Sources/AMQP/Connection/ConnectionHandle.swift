@@ -179,20 +179,27 @@ final class ConnectionHandle {
     }
 
     func serverError(_ reply: amqp_rpc_reply_t, doing action: String) -> AMQPError {
-        switch reply.reply.id {
+        closeReceived(reply.reply, doing: action)
+            ?? AMQPError(.protocolError, "unexpected method \(reply.reply.id) from the broker while \(action)")
+    }
+
+    /// Answers the broker's channel.close or connection.close with its close-ok, as the protocol
+    /// asks, and says why it closed; nil for any other method.
+    func closeReceived(_ method: amqp_method_t, doing action: String) -> AMQPError? {
+        switch method.id {
         case AMQP_CHANNEL_CLOSE_METHOD:
-            let close = reply.reply.decoded!.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
             var closeOK = amqp_channel_close_ok_t(dummy: 0)
             amqp_send_method(state, Self.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOK)
             return Self.channelCloseError(code: close.reply_code, text: String(amqpBytes: close.reply_text), doing: action)
         case AMQP_CONNECTION_CLOSE_METHOD:
-            let close = reply.reply.decoded!.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
             var closeOK = amqp_connection_close_ok_t(dummy: 0)
             amqp_send_method(state, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &closeOK)
             return Self.connectionCloseError(
                 code: close.reply_code, text: String(amqpBytes: close.reply_text), configuration: configuration)
         default:
-            return AMQPError(.protocolError, "unexpected method \(reply.reply.id) from the broker while \(action)")
+            return nil
         }
     }
 

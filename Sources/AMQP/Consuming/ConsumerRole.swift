@@ -106,18 +106,8 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
             throw AMQPError(
                 .consumerCancelled,
                 "the broker cancelled the consumer of queue '\(queue)' (deleted, or its node went down); consuming again")
-        case AMQP_CHANNEL_CLOSE_METHOD:
-            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-            var closeOK = amqp_channel_close_ok_t(dummy: 0)
-            amqp_send_method(connection.state, ConnectionHandle.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOK)
-            throw ConnectionHandle.channelCloseError(
-                code: close.reply_code, text: String(amqpBytes: close.reply_text), doing: "consuming from queue '\(queue)'")
-        case AMQP_CONNECTION_CLOSE_METHOD:
-            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-            var closeOK = amqp_connection_close_ok_t(dummy: 0)
-            amqp_send_method(connection.state, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &closeOK)
-            throw ConnectionHandle.connectionCloseError(
-                code: close.reply_code, text: String(amqpBytes: close.reply_text), configuration: connection.configuration)
+        case AMQP_CHANNEL_CLOSE_METHOD, AMQP_CONNECTION_CLOSE_METHOD:
+            throw connection.closeReceived(method, doing: "consuming from queue '\(queue)'")!
         default:
             logger.debug("ignoring AMQP method \(method.id) on the consuming connection")
         }

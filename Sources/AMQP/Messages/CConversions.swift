@@ -87,56 +87,33 @@ final class CArena {
 
     func properties(_ properties: MessageProperties) -> amqp_basic_properties_t {
         var c = amqp_basic_properties_t()
-        var flags: UInt32 = 0
-        if let value = properties.contentType {
-            c.content_type = bytes(value)
-            flags |= UInt32(AMQP_BASIC_CONTENT_TYPE_FLAG)
+        var flags = UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG)
+        func set(_ value: String?, _ field: WritableKeyPath<amqp_basic_properties_t, amqp_bytes_t>, _ flag: Int32) {
+            guard let value else { return }
+            c[keyPath: field] = bytes(value)
+            flags |= UInt32(flag)
         }
-        if let value = properties.contentEncoding {
-            c.content_encoding = bytes(value)
-            flags |= UInt32(AMQP_BASIC_CONTENT_ENCODING_FLAG)
-        }
+        set(properties.contentType, \.content_type, AMQP_BASIC_CONTENT_TYPE_FLAG)
+        set(properties.contentEncoding, \.content_encoding, AMQP_BASIC_CONTENT_ENCODING_FLAG)
+        set(properties.correlationID, \.correlation_id, AMQP_BASIC_CORRELATION_ID_FLAG)
+        set(properties.replyTo, \.reply_to, AMQP_BASIC_REPLY_TO_FLAG)
+        set(properties.expiration, \.expiration, AMQP_BASIC_EXPIRATION_FLAG)
+        set(properties.messageID, \.message_id, AMQP_BASIC_MESSAGE_ID_FLAG)
+        set(properties.type, \.type, AMQP_BASIC_TYPE_FLAG)
+        set(properties.userID, \.user_id, AMQP_BASIC_USER_ID_FLAG)
+        set(properties.appID, \.app_id, AMQP_BASIC_APP_ID_FLAG)
         if !properties.headers.isEmpty {
             c.headers = table(properties.headers)
             flags |= UInt32(AMQP_BASIC_HEADERS_FLAG)
         }
         c.delivery_mode = properties.persistent ? 2 : 1
-        flags |= UInt32(AMQP_BASIC_DELIVERY_MODE_FLAG)
-        if let value = properties.priority {
-            c.priority = value
+        if let priority = properties.priority {
+            c.priority = priority
             flags |= UInt32(AMQP_BASIC_PRIORITY_FLAG)
         }
-        if let value = properties.correlationID {
-            c.correlation_id = bytes(value)
-            flags |= UInt32(AMQP_BASIC_CORRELATION_ID_FLAG)
-        }
-        if let value = properties.replyTo {
-            c.reply_to = bytes(value)
-            flags |= UInt32(AMQP_BASIC_REPLY_TO_FLAG)
-        }
-        if let value = properties.expiration {
-            c.expiration = bytes(value)
-            flags |= UInt32(AMQP_BASIC_EXPIRATION_FLAG)
-        }
-        if let value = properties.messageID {
-            c.message_id = bytes(value)
-            flags |= UInt32(AMQP_BASIC_MESSAGE_ID_FLAG)
-        }
-        if let value = properties.timestamp {
-            c.timestamp = value
+        if let timestamp = properties.timestamp {
+            c.timestamp = timestamp
             flags |= UInt32(AMQP_BASIC_TIMESTAMP_FLAG)
-        }
-        if let value = properties.type {
-            c.type = bytes(value)
-            flags |= UInt32(AMQP_BASIC_TYPE_FLAG)
-        }
-        if let value = properties.userID {
-            c.user_id = bytes(value)
-            flags |= UInt32(AMQP_BASIC_USER_ID_FLAG)
-        }
-        if let value = properties.appID {
-            c.app_id = bytes(value)
-            flags |= UInt32(AMQP_BASIC_APP_ID_FLAG)
         }
         c._flags = flags
         return c
@@ -211,22 +188,24 @@ extension Dictionary where Key == String, Value == AMQPFieldValue {
 
 extension MessageProperties {
     init(amqpProperties c: amqp_basic_properties_t) {
-        let flags = c._flags
-        func has(_ flag: Int32) -> Bool { flags & UInt32(flag) != 0 }
+        func has(_ flag: Int32) -> Bool { c._flags & UInt32(flag) != 0 }
+        func string(_ field: KeyPath<amqp_basic_properties_t, amqp_bytes_t>, _ flag: Int32) -> String? {
+            has(flag) ? String(amqpBytes: c[keyPath: field]) : nil
+        }
         self.init(
-            contentType: has(AMQP_BASIC_CONTENT_TYPE_FLAG) ? String(amqpBytes: c.content_type) : nil,
-            contentEncoding: has(AMQP_BASIC_CONTENT_ENCODING_FLAG) ? String(amqpBytes: c.content_encoding) : nil,
+            contentType: string(\.content_type, AMQP_BASIC_CONTENT_TYPE_FLAG),
+            contentEncoding: string(\.content_encoding, AMQP_BASIC_CONTENT_ENCODING_FLAG),
             headers: has(AMQP_BASIC_HEADERS_FLAG) ? AMQPTable(amqpTable: c.headers) : [:],
             persistent: has(AMQP_BASIC_DELIVERY_MODE_FLAG) && c.delivery_mode == 2,
             priority: has(AMQP_BASIC_PRIORITY_FLAG) ? c.priority : nil,
-            correlationID: has(AMQP_BASIC_CORRELATION_ID_FLAG) ? String(amqpBytes: c.correlation_id) : nil,
-            replyTo: has(AMQP_BASIC_REPLY_TO_FLAG) ? String(amqpBytes: c.reply_to) : nil,
-            expiration: has(AMQP_BASIC_EXPIRATION_FLAG) ? String(amqpBytes: c.expiration) : nil,
-            messageID: has(AMQP_BASIC_MESSAGE_ID_FLAG) ? String(amqpBytes: c.message_id) : nil,
+            correlationID: string(\.correlation_id, AMQP_BASIC_CORRELATION_ID_FLAG),
+            replyTo: string(\.reply_to, AMQP_BASIC_REPLY_TO_FLAG),
+            expiration: string(\.expiration, AMQP_BASIC_EXPIRATION_FLAG),
+            messageID: string(\.message_id, AMQP_BASIC_MESSAGE_ID_FLAG),
             timestamp: has(AMQP_BASIC_TIMESTAMP_FLAG) ? c.timestamp : nil,
-            type: has(AMQP_BASIC_TYPE_FLAG) ? String(amqpBytes: c.type) : nil,
-            userID: has(AMQP_BASIC_USER_ID_FLAG) ? String(amqpBytes: c.user_id) : nil,
-            appID: has(AMQP_BASIC_APP_ID_FLAG) ? String(amqpBytes: c.app_id) : nil
+            type: string(\.type, AMQP_BASIC_TYPE_FLAG),
+            userID: string(\.user_id, AMQP_BASIC_USER_ID_FLAG),
+            appID: string(\.app_id, AMQP_BASIC_APP_ID_FLAG)
         )
     }
 }

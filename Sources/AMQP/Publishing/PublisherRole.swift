@@ -109,23 +109,14 @@ final class PublisherRole: ConnectionRole {
         case AMQP_BASIC_RETURN_METHOD:
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             returnAssembler.begin((returned.reply_code, String(amqpBytes: returned.reply_text)))
-        case AMQP_CHANNEL_CLOSE_METHOD:
-            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
-            var closeOK = amqp_channel_close_ok_t(dummy: 0)
-            amqp_send_method(connection.state, ConnectionHandle.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &closeOK)
-            let text = String(amqpBytes: close.reply_text)
-            if close.reply_code == 404, let name = Self.missingExchangeName(in: text) {
+        case AMQP_CHANNEL_CLOSE_METHOD, AMQP_CONNECTION_CLOSE_METHOD:
+            let error = connection.closeReceived(method, doing: "publishing")!
+            if error.code == .notFound, let name = Self.missingExchangeName(in: error.message) {
                 // Not fatal: the messages for that exchange are returned, the others republished.
-                missingExchange = (name, text)
-                throw AMQPError(.channelClosed, "broker closed the publishing channel: \(text); reporting those messages as returned")
+                missingExchange = (name, error.message)
+                throw AMQPError(.channelClosed, "\(error.message); reporting the messages for '\(name)' as returned")
             }
-            throw ConnectionHandle.channelCloseError(code: close.reply_code, text: text, doing: "publishing")
-        case AMQP_CONNECTION_CLOSE_METHOD:
-            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
-            var closeOK = amqp_connection_close_ok_t(dummy: 0)
-            amqp_send_method(connection.state, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &closeOK)
-            throw ConnectionHandle.connectionCloseError(
-                code: close.reply_code, text: String(amqpBytes: close.reply_text), configuration: connection.configuration)
+            throw error
         case AMQP_CONNECTION_BLOCKED_METHOD:
             let blocked = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
             logger.warning("broker blocked publishing on this connection: \(String(amqpBytes: blocked.reason))")
