@@ -67,3 +67,37 @@ final class Counter: Sendable {
     func increment() { count.withLock { $0 += 1 } }
     var value: Int { count.withLock { $0 } }
 }
+
+@Suite("Dead-lettering without a broker")
+struct DeadLetterFailureTests {
+    /// Settles every message with one outcome, recording what it was given.
+    final class FixedOutcomePublisher: AMQPPublishing {
+        let outcome: PublishOutcome
+        let published = Mutex<[OutboundMessage]>([])
+
+        init(_ outcome: PublishOutcome) { self.outcome = outcome }
+
+        func publish(_ messages: [OutboundMessage]) async throws(AMQPError) -> [PublishOutcome] {
+            published.withLock { $0 += messages }
+            return messages.map { _ in outcome }
+        }
+    }
+
+    @Test("a dead-letter copy the broker does not confirm is an error, not a silent loss")
+    func unconfirmedCopyThrows() async throws {
+        let publisher = FixedOutcomePublisher(.nacked)
+        let consumer = AMQPConsumer(
+            configuration: try AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:1/%2F", connectionName: "no broker"),
+            queue: "escalator.incidents", deadLettering: .init(publisher: publisher, exchange: "escalator.dead"),
+            logger: TestBroker.logger)
+        let delivery = Delivery(exchange: "incidents", routingKey: "incident.fire", body: Array("{".utf8))
+        await #expect(throws: AMQPError.self) {
+            try await consumer.deadLetter(delivery, reason: "not JSON")
+        }
+        let copy = try #require(publisher.published.withLock { $0.first })
+        #expect(copy.exchange == "escalator.dead")
+        #expect(copy.routingKey == "incident.fire")
+        #expect(copy.properties.headers["x-escalator-error"] == .string("not JSON"))
+        await consumer.close()
+    }
+}

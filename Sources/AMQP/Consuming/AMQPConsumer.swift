@@ -13,12 +13,12 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
 
     /// Where `deadLetter(_:reason:)` sends a copy of a refused message, with the reason.
     public struct DeadLettering: Sendable {
-        public var publisher: AMQPPublisher
+        public var publisher: any AMQPPublishing
         public var exchange: String
         /// DESIGN.md: the reason travels in header `x-escalator-error`.
         public var reasonHeader: String
 
-        public init(publisher: AMQPPublisher, exchange: String, reasonHeader: String = "x-escalator-error") {
+        public init(publisher: any AMQPPublishing, exchange: String, reasonHeader: String = "x-escalator-error") {
             self.publisher = publisher
             self.exchange = exchange
             self.reasonHeader = reasonHeader

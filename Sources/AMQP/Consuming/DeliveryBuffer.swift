@@ -58,6 +58,10 @@ final class DeliveryBuffer: Sendable {
                         if state.readIndex == state.deliveries.count {
                             state.deliveries.removeAll(keepingCapacity: true)
                             state.readIndex = 0
+                        } else if state.readIndex > 1024 {
+                            // A reader that never quite catches up must not keep what it has read.
+                            state.deliveries.removeFirst(state.readIndex)
+                            state.readIndex = 0
                         }
                         return .deliveries(batch)
                     }

@@ -90,6 +90,17 @@ public struct Delivery: Sendable {
     /// dropped and the broker redelivers the message.
     let sessionGeneration: UInt64
 
+    /// For tests of code that handles deliveries: acknowledging such a delivery through a
+    /// consumer does nothing, as for one of a lost connection.
+    public init(
+        exchange: String, routingKey: String, body: [UInt8], properties: MessageProperties = MessageProperties(),
+        redelivered: Bool = false, deliveryTag: UInt64 = 1
+    ) {
+        self.init(
+            exchange: exchange, routingKey: routingKey, body: body, properties: properties, redelivered: redelivered,
+            deliveryTag: deliveryTag, sessionGeneration: 0)
+    }
+
     init(
         exchange: String, routingKey: String, body: [UInt8], properties: MessageProperties,
         redelivered: Bool, deliveryTag: UInt64, sessionGeneration: UInt64

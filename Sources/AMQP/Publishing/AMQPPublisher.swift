@@ -9,7 +9,7 @@ import Synchronization
 /// Every message ends in an outcome: `.confirmed`, `.returned` (unroutable) or `.nacked`
 /// (refused). While the connection recovers, publishes wait and unconfirmed messages are
 /// republished; they fail only when the publisher fails or is closed, never silently.
-public final class AMQPPublisher: Sendable {
+public final class AMQPPublisher: AMQPPublishing {
     private let connection: RecoveringConnection
     private let inbox: PublishInbox
 
@@ -48,15 +48,23 @@ public final class AMQPPublisher: Sendable {
         return try result.get()
     }
 
-    public func publish(_ message: OutboundMessage) async throws(AMQPError) -> PublishOutcome {
-        try await publish([message])[0]
-    }
-
     /// Stops taking publishes, waits up to `timeout` for outstanding confirms, then closes the
     /// connection. Publishes still unconfirmed then fail with `.shutdown`.
     public func close(timeout: Duration = .seconds(10)) async {
         inbox.refuseNew(AMQPError(.shutdown, "the publisher is closing; nothing new is published"))
         await connection.close(timeout: timeout)
+    }
+}
+
+/// What code that publishes needs from a publisher, so that it can be tested without a broker.
+public protocol AMQPPublishing: Sendable {
+    /// The outcome of every message, in order, once the broker has settled them all.
+    func publish(_ messages: [OutboundMessage]) async throws(AMQPError) -> [PublishOutcome]
+}
+
+extension AMQPPublishing {
+    public func publish(_ message: OutboundMessage) async throws(AMQPError) -> PublishOutcome {
+        try await publish([message])[0]
     }
 }
 
