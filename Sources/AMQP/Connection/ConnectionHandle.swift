@@ -11,6 +11,8 @@ final class ConnectionHandle {
     let configuration: AMQPConfiguration
     private let heartbeatTimeout: Duration
     private var lastInbound: ContinuousClock.Instant
+    /// Set on every frame; the clock is read only when the thread is about to wait.
+    private var receivedSinceLastWait = false
     private var isDestroyed = false
 
     private init(state: amqp_connection_state_t, configuration: AMQPConfiguration) {
@@ -118,7 +120,7 @@ final class ConnectionHandle {
         var immediately = timeval(tv_sec: 0, tv_usec: 0)
         let status = amqp_simple_wait_frame_noblock(state, &frame, &immediately)
         if status == AMQP_STATUS_OK.rawValue {
-            lastInbound = .now
+            receivedSinceLastWait = true
             return frame
         }
         if status == AMQP_STATUS_TIMEOUT.rawValue { return nil }
@@ -129,6 +131,10 @@ final class ConnectionHandle {
     /// Throws when the broker has been silent for two heartbeat intervals.
     func waitForInput(timeout: Duration, wakeDescriptor: Int32) throws(AMQPError) {
         if amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 { return }
+        if receivedSinceLastWait {
+            receivedSinceLastWait = false
+            lastInbound = .now
+        }
         var descriptors = [
             pollfd(fd: amqp_get_sockfd(state), events: Int16(POLLIN), revents: 0),
             pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0),

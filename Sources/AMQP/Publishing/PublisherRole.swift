@@ -27,8 +27,6 @@ final class PublisherRole: ConnectionRole {
     /// Every entry before it is settled.
     private var oldestUnsettled = 0
     private var unsettledCount = 0
-    /// `basic.return` carries no sequence number: returns are matched by message id.
-    private var sequencesByMessageID: [String: [UInt64]] = [:]
     private var returnAssembler = ContentAssembler<(code: UInt16, text: String)>()
     /// Set when the broker closed the channel because an exchange published to does not exist.
     private var missingExchange: (name: String, text: String)?
@@ -45,7 +43,6 @@ final class PublisherRole: ConnectionRole {
         firstSequence = 1
         oldestUnsettled = 0
         unsettledCount = 0
-        sequencesByMessageID = [:]
         returnAssembler = ContentAssembler()
         missingExchange = nil
         if !unsent.isEmpty {
@@ -65,10 +62,8 @@ final class PublisherRole: ConnectionRole {
         // Bounded, so confirms are read between long runs of publishes.
         for pending in unsent.prefix(Self.publishesPerTurn) {
             try publish(pending, on: connection)
-            let sequence = firstSequence + UInt64(inFlight.count)
             inFlight.append(pending)
             unsettledCount += 1
-            sequencesByMessageID[pending.messageID, default: []].append(sequence)
             sent += 1
         }
         return unsent.count > sent
@@ -144,7 +139,6 @@ final class PublisherRole: ConnectionRole {
         inFlight = []
         oldestUnsettled = 0
         unsettledCount = 0
-        sequencesByMessageID = [:]
         if let missingExchange {
             // Republishing to an exchange that does not exist would close the channel forever.
             for pending in unconfirmed where pending.message.exchange == missingExchange.name {
@@ -192,11 +186,6 @@ final class PublisherRole: ConnectionRole {
         guard let pending = inFlight[index] else { return }
         inFlight[index] = nil
         unsettledCount -= 1
-        let sequence = firstSequence + UInt64(index)
-        sequencesByMessageID[pending.messageID]?.removeAll { $0 == sequence }
-        if sequencesByMessageID[pending.messageID]?.isEmpty == true {
-            sequencesByMessageID[pending.messageID] = nil
-        }
         if let returned = pending.returned, outcome == .confirmed {
             pending.request.settle(pending.index, .returned(replyCode: returned.code, replyText: returned.text))
         } else {
@@ -204,10 +193,12 @@ final class PublisherRole: ConnectionRole {
         }
     }
 
+    /// `basic.return` carries no sequence number, but it comes before the ack of its message:
+    /// the oldest unsettled message with that id, not yet marked, is the one. Returns are rare,
+    /// so a scan is cheaper than an index kept up for every publish.
     private func markReturned(messageID: String, code: UInt16, text: String) {
-        for sequence in sequencesByMessageID[messageID] ?? [] {
-            let index = Int(sequence - firstSequence)
-            guard index >= 0, index < inFlight.count, inFlight[index] != nil, inFlight[index]!.returned == nil else { continue }
+        for index in oldestUnsettled..<inFlight.count {
+            guard let pending = inFlight[index], pending.returned == nil, pending.messageID == messageID else { continue }
             inFlight[index]!.returned = (code, text)
             return
         }
