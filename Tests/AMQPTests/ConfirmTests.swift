@@ -50,10 +50,15 @@ extension BrokerTests {
                 message(exchange, "routed", "{}", id: "a"),
                 message(exchange, "nowhere", "{}", id: "b"),
                 message(exchange, "routed", "{}", id: "c"),
+                // Same id, other routing key: the return must be matched to the right one.
+                message(exchange, "routed", "{}", id: "d"),
+                message(exchange, "nowhere", "{}", id: "d"),
             ])
-            #expect(outcomes[0] == .confirmed)
-            #expect(outcomes[1] == .returned(replyCode: 312, replyText: "NO_ROUTE"))
-            #expect(outcomes[2] == .confirmed)
+            #expect(
+                outcomes == [
+                    .confirmed, .returned(replyCode: 312, replyText: "NO_ROUTE"), .confirmed,
+                    .confirmed, .returned(replyCode: 312, replyText: "NO_ROUTE"),
+                ])
             await publisher.close()
         }
 

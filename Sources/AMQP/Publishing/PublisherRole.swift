@@ -27,7 +27,14 @@ final class PublisherRole: ConnectionRole {
     /// Every entry before it is settled.
     private var oldestUnsettled = 0
     private var unsettledCount = 0
-    private var returnAssembler = ContentAssembler<(code: UInt16, text: String)>()
+    private var returnAssembler = ContentAssembler<ReturnMethod>()
+
+    private struct ReturnMethod {
+        let code: UInt16
+        let text: String
+        let exchange: String
+        let routingKey: String
+    }
     /// Set when the broker closed the channel because an exchange published to does not exist.
     private var missingExchange: (name: String, text: String)?
 
@@ -89,7 +96,7 @@ final class PublisherRole: ConnectionRole {
     func frameReceived(_ frame: amqp_frame_t, connection: ConnectionHandle) throws(AMQPError) {
         guard Int32(frame.frame_type) == AMQP_FRAME_METHOD else {
             if let (returned, properties, _) = try returnAssembler.add(frame) {
-                markReturned(messageID: properties.messageID ?? "", code: returned.code, text: returned.text)
+                markReturned(returned, messageID: properties.messageID ?? "")
             }
             return
         }
@@ -103,7 +110,10 @@ final class PublisherRole: ConnectionRole {
             settle(upTo: nack.delivery_tag, multiple: nack.multiple != 0, outcome: .nacked)
         case AMQP_BASIC_RETURN_METHOD:
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
-            returnAssembler.begin((returned.reply_code, String(amqpBytes: returned.reply_text)))
+            returnAssembler.begin(
+                ReturnMethod(
+                    code: returned.reply_code, text: String(amqpBytes: returned.reply_text),
+                    exchange: String(amqpBytes: returned.exchange), routingKey: String(amqpBytes: returned.routing_key)))
         case AMQP_CHANNEL_CLOSE_METHOD, AMQP_CONNECTION_CLOSE_METHOD:
             let error = connection.closeReceived(method, doing: "publishing")!
             if error.code == .notFound, let name = Self.missingExchangeName(in: error.message) {
@@ -194,12 +204,14 @@ final class PublisherRole: ConnectionRole {
     }
 
     /// `basic.return` carries no sequence number, but it comes before the ack of its message:
-    /// the oldest unsettled message with that id, not yet marked, is the one. Returns are rare,
-    /// so a scan is cheaper than an index kept up for every publish.
-    private func markReturned(messageID: String, code: UInt16, text: String) {
+    /// the oldest unsettled message with that id, exchange and routing key, not yet marked, is
+    /// the one. Returns are rare, so a scan is cheaper than an index kept up for every publish.
+    private func markReturned(_ returned: ReturnMethod, messageID: String) {
         for index in oldestUnsettled..<inFlight.count {
-            guard let pending = inFlight[index], pending.returned == nil, pending.messageID == messageID else { continue }
-            inFlight[index]!.returned = (code, text)
+            guard let pending = inFlight[index], pending.returned == nil, pending.messageID == messageID,
+                pending.message.routingKey == returned.routingKey, pending.message.exchange == returned.exchange
+            else { continue }
+            inFlight[index]!.returned = (returned.code, returned.text)
             return
         }
         logger.warning("broker returned a message this publisher cannot match", metadata: ["amqp.message_id": "\(messageID)"])
