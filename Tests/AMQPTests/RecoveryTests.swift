@@ -70,6 +70,37 @@ extension BrokerTests {
             await consumer.close()
         }
 
+        @Test("a consumer whose channel is closed, or whose queue is deleted, consumes again")
+        func consumerRecoversFromChannelCloseAndCancel() async throws {
+            let rig = try EscalatorRig("cancel")
+            let observed = StateLog()
+            func consumerRecovered() async throws {
+                try await eventually(10, "the consumer went through recovering") {
+                    observed.record(publisher: .connected, consumer: rig.consumer.state)
+                    return observed.sawConsumerRecover
+                }
+                try await eventually(20, "the consumer is back") { rig.consumer.state.isConnected }
+                observed.reset()
+            }
+            #expect(try await rig.publisher.publish(rig.incident("incident.a", "{}", id: "first")) == .confirmed)
+            let first = try await nextDelivery(of: rig.consumer, "the first message")
+            // Acknowledging twice is a protocol error: the broker closes the channel (406).
+            rig.consumer.ack(first)
+            rig.consumer.ack(first)
+            try await consumerRecovered()
+            #expect(try await rig.publisher.publish(rig.incident("incident.b", "{}", id: "second")) == .confirmed)
+            #expect(try await nextDelivery(of: rig.consumer, "the second message").properties.messageID == "second")
+
+            // basic.cancel: the consumer declares its topology again and consumes the new queue.
+            try TestBroker.rabbitmqctl("delete_queue", rig.names.incidentsQueue)
+            try await consumerRecovered()
+            #expect(try await rig.publisher.publish(rig.incident("incident.c", "{}", id: "third")) == .confirmed)
+            let third = try await nextDelivery(of: rig.consumer, "the third message")
+            #expect(third.properties.messageID == "third")
+            rig.consumer.ack(third)
+            await rig.close()
+        }
+
         /// Publishes a stream of messages while consuming them, disrupts the broker a third of the
         /// way in, and checks that nothing confirmed is lost and duplicates are only redeliveries.
         private func streamSurvives(_ label: String, disruption: @escaping @Sendable () async throws -> Void) async throws {
@@ -154,6 +185,10 @@ final class StateLog: Sendable {
             if case .recovering = publisher { seen.publisherRecovering = true }
             if case .recovering = consumer { seen.consumerRecovering = true }
         }
+    }
+
+    func reset() {
+        seen.withLock { $0 = Seen() }
     }
 
     var sawPublisherRecover: Bool { seen.withLock { $0.publisherRecovering } }

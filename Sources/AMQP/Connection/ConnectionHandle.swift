@@ -212,13 +212,14 @@ final class ConnectionHandle {
     static func channelCloseError(code: UInt16, text: String, doing action: String) -> AMQPError {
         switch code {
         case 404:
-            return AMQPError(.notFound, "broker refused \(action): \(text) (404); declare it first or fix the name")
+            return AMQPError(.notFound, "broker refused \(action): \(text) (404); declare it first or fix the name", brokerReplyCode: code)
         case 403:
-            return AMQPError(.accessRefused, "broker refused \(action): \(text) (403); grant the user the permission")
-        case 406:
-            return AMQPError(.topologyMismatch, "broker refused \(action): \(text) (406)")
+            return AMQPError(
+                .accessRefused, "broker refused \(action): \(text) (403); grant the user the permission", brokerReplyCode: code)
         default:
-            return AMQPError(.channelClosed, "broker closed the channel while \(action): \(text) (\(code))")
+            // 406 PRECONDITION_FAILED among them: a mismatch when declaring (the declaration says
+            // so), a bad delivery tag when acknowledging; reconnecting starts a clean channel.
+            return AMQPError(.channelClosed, "broker closed the channel while \(action): \(text) (\(code))", brokerReplyCode: code)
         }
     }
 
@@ -227,15 +228,17 @@ final class ConnectionHandle {
         case 403:
             return AMQPError(
                 .authenticationRefused,
-                "authentication refused for user \(configuration.user) on vhost \(configuration.virtualHost); check the user name and password")
+                "authentication refused for user \(configuration.user) on vhost \(configuration.virtualHost); check the user name and password",
+                brokerReplyCode: code)
         case 530:
             return AMQPError(
                 .accessRefused,
-                "user \(configuration.user) may not use vhost \(configuration.virtualHost) (\(text)); grant it with rabbitmqctl set_permissions")
+                "user \(configuration.user) may not use vhost \(configuration.virtualHost) (\(text)); grant it with rabbitmqctl set_permissions",
+                brokerReplyCode: code)
         default:
             return AMQPError(
                 .connectionClosedByBroker,
-                "broker at \(configuration.host):\(configuration.port) closed the connection: \(text) (\(code))")
+                "broker at \(configuration.host):\(configuration.port) closed the connection: \(text) (\(code))", brokerReplyCode: code)
         }
     }
 

@@ -105,7 +105,7 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
         case AMQP_BASIC_CANCEL_METHOD:
             throw AMQPError(
                 .consumerCancelled,
-                "the broker cancelled the consumer of queue '\(queue)' (deleted, or its node went down); consuming again")
+                "the broker cancelled the consumer of queue '\(queue)' (deleted, or its node went down)")
         case AMQP_CHANNEL_CLOSE_METHOD, AMQP_CONNECTION_CLOSE_METHOD:
             throw connection.closeReceived(method, doing: "consuming from queue '\(queue)'")!
         default:

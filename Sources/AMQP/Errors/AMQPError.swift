@@ -58,10 +58,13 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
     public let code: Code
     /// What happened and, where there is one, what to do about it.
     public let message: String
+    /// The AMQP reply code when the broker closed the channel or connection (404, 406, 320...).
+    public let brokerReplyCode: UInt16?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, brokerReplyCode: UInt16? = nil) {
         self.code = code
         self.message = message
+        self.brokerReplyCode = brokerReplyCode
     }
 
     public var description: String { message }

@@ -33,11 +33,12 @@ extension Topology {
     private static func check(_ connection: ConnectionHandle, _ reply: amqp_rpc_reply_t, kind: String, name: String) throws(AMQPError) {
         do {
             try connection.check(reply, doing: "declaring \(kind) '\(name)'")
-        } catch where error.code == .topologyMismatch {
+        } catch where error.brokerReplyCode == 406 {
             // The broker's text names the argument: "inequivalent arg 'x-delivery-limit' for queue ...".
             throw AMQPError(
                 .topologyMismatch,
-                "\(kind) '\(name)' already exists with different settings: \(error.message). Make the configuration match the existing \(kind), or delete the \(kind) so it is declared anew (its messages are lost)")
+                "\(kind) '\(name)' already exists with different settings: \(error.message). Make the configuration match the existing \(kind), or delete the \(kind) so it is declared anew (its messages are lost)",
+                brokerReplyCode: 406)
         }
     }
 
