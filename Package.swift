@@ -34,7 +34,8 @@ let package = Package(
             path: "Benchmarks/CallTreeBenchmark",
             swiftSettings: strictSettings
         ),
-        // rabbitmq-c 0.11 (librabbitmq-dev), imported as is; only the AMQP target uses it.
+        // rabbitmq-c 0.11 (librabbitmq-dev), imported as is; only the AMQP target (and the raw
+        // loop of its benchmark, which measures the floor under it) uses it.
         .systemLibrary(
             name: "CRabbitMQ",
             pkgConfig: "librabbitmq",

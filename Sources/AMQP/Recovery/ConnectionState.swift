@@ -1,5 +1,5 @@
 /// What a publisher or consumer connection is doing, for callers and health checks.
-public enum ConnectionState: Sendable, CustomStringConvertible {
+public enum ConnectionState: Sendable, Hashable, CustomStringConvertible {
     /// The first connection attempt is under way.
     case connecting
     /// Connected, topology declared, confirms selected or consuming.
