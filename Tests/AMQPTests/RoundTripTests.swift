@@ -1,4 +1,5 @@
 import AMQP
+import Logging
 import Testing
 
 extension BrokerTests {
@@ -68,6 +69,7 @@ extension BrokerTests {
                 try await Topology.escalator(names, deliveryLimit: 7).declare(using: configuration, logger: TestBroker.logger)
                 Issue.record("the second declaration was accepted")
             } catch {
+                TestBroker.logger.info("refused as expected: \(error.message)")
                 #expect(error.code == .topologyMismatch)
                 #expect(error.message.contains("x-delivery-limit"))
                 #expect(error.message.contains(names.incidentsQueue))

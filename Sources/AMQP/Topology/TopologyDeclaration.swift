@@ -31,13 +31,17 @@ extension Topology {
     }
 
     private static func check(_ connection: ConnectionHandle, _ reply: amqp_rpc_reply_t, kind: String, name: String) throws(AMQPError) {
+        let action = "declaring \(kind) '\(name)'"
         do {
-            try connection.check(reply, doing: "declaring \(kind) '\(name)'")
+            try connection.check(reply, doing: action)
         } catch where error.brokerReplyCode == 406 {
             // The broker's text names the argument: "inequivalent arg 'x-delivery-limit' for queue ...".
+            var brokerText = Substring(error.message)
+            let repeatedContext = "broker closed the channel while \(action): "
+            if brokerText.hasPrefix(repeatedContext) { brokerText = brokerText.dropFirst(repeatedContext.count) }
             throw AMQPError(
                 .topologyMismatch,
-                "\(kind) '\(name)' already exists with different settings: \(error.message). Make the configuration match the existing \(kind), or delete the \(kind) so it is declared anew (its messages are lost)",
+                "\(kind) '\(name)' already exists with different settings: \(brokerText). Make the configuration match the existing \(kind), or delete the \(kind) so it is declared anew (its messages are lost)",
                 brokerReplyCode: 406)
         }
     }
