@@ -109,21 +109,20 @@ rabbitmq_private_stop() {
 }
 
 rabbitmq_private_stop_quietly() {
+    local pid_file="$RABBITMQ_PRIVATE_BASE/node.pid"
+    local pid=""
+    [ -f "$pid_file" ] && pid="$(cat "$pid_file" 2>/dev/null || true)"
     if rabbitmq_private_is_running; then
-        timeout 60 rabbitmqctl -q -n "$RABBITMQ_PRIVATE_NODE" stop >/dev/null 2>&1 || true
+        # With the pid file, `stop` returns only once the node's process has ended.
+        timeout 60 rabbitmqctl -q -n "$RABBITMQ_PRIVATE_NODE" stop "$pid_file" >/dev/null 2>&1 || true
     fi
     # A node that no longer answers its CLI but still runs: end exactly that process.
-    local pid_file="$RABBITMQ_PRIVATE_BASE/node.pid"
-    if [ -f "$pid_file" ]; then
-        local pid
-        pid="$(cat "$pid_file" 2>/dev/null || true)"
-        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-            kill "$pid" 2>/dev/null || true
-            for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-            kill -9 "$pid" 2>/dev/null || true
-        fi
-        rm -f "$pid_file"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -9 "$pid" 2>/dev/null || true
     fi
+    rm -f "$pid_file"
     # epmd outlives the nodes it served; end it only when no other node on the machine uses it.
     if command -v epmd >/dev/null 2>&1 && epmd -names 2>/dev/null | grep -q '^epmd: up' \
         && ! epmd -names 2>/dev/null | grep -q '^name '; then
