@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Rendering", targets: ["Rendering"]),
         .executable(name: "escalator", targets: ["escalator"]),
         .library(name: "Worker", targets: ["Worker"]),
+        .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "IncidentStore", targets: ["IncidentStore"]),
         .library(name: "IncidentStoreSQLite", targets: ["IncidentStoreSQLite"]),
     ],
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // The emergency plan and its escalation state machine: pure, no I/O, no clock.
@@ -91,8 +93,9 @@ let package = Package(
         .executableTarget(
             name: "escalator",
             dependencies: [
-                "EscalatorCLI", "PlanFile", "Rendering", "CallTree",
+                "EscalatorCLI", "PlanFile", "Rendering", "CallTree", "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -146,8 +149,10 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite",
+                "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite", "AMQP",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
@@ -157,6 +162,44 @@ let package = Package(
         .testTarget(
             name: "WorkerTests",
             dependencies: ["Worker", "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite"],
+            swiftSettings: strictSettings
+        ),
+
+        // rabbitmq-c 0.11 (librabbitmq-dev), imported as is; only the AMQP target (and the raw
+        // loop of its benchmark, which measures the floor under it) uses it.
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        // The AMQP adapter: connections on threads of their own, topology, confirmed publishing,
+        // consuming, recovery. Every other target talks to RabbitMQ through it.
+        .target(
+            name: "AMQP",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AMQPTests",
+            dependencies: [
+                "AMQP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Relay throughput: raw rabbitmq-c loop against the same relay through the adapter.
+        .executableTarget(
+            name: "AMQPRelayBenchmark",
+            dependencies: [
+                "AMQP",
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/AMQPRelayBenchmark",
             swiftSettings: strictSettings
         ),
     ],

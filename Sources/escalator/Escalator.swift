@@ -11,7 +11,7 @@ struct Escalator: AsyncParsableCommand {
               escalator simulate --type warehouse-fire --severity 1 \\
                 --ack operations@4m --affected 20
             """,
-        subcommands: [CheckConfig.self, Simulate.self]
+        subcommands: [WorkerCommand.self, CheckConfig.self, Simulate.self]
     )
 }
 

@@ -1,18 +1,5 @@
 import CallTree
 
-/// Exchange and queue names of the contract; every one can be renamed by configuration.
-public struct WireNames: Sendable, Hashable {
-    public var incidentsExchange = "incidents"
-    public var pagesExchange = "pages"
-    public var noticesExchange = "notices"
-    public var statusExchange = "status"
-    public var incidentsQueue = "escalator.incidents"
-    public var repliesQueue = "escalator.replies"
-    public var deadLetterExchange = "escalator.dead"
-
-    public init() {}
-}
-
 /// Routing keys of the contract.
 public enum RoutingKey {
     public static func incident(_ type: IncidentTypeID) -> String { "incident.\(type)" }

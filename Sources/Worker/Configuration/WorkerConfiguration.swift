@@ -1,3 +1,4 @@
+import AMQP
 import Configuration
 import Foundation
 import Logging
@@ -19,7 +20,7 @@ public struct WorkerConfiguration: Sendable {
     public var planPath: String
     /// The page-token key: the contents of `secret_file`, else `secret`.
     public var secret: [UInt8]
-    public var names: WireNames
+    public var names: EscalatorNames
     public var sweepInterval: Duration
     public var lease: Duration
     public var sweepBatch: Int
@@ -77,7 +78,7 @@ public struct WorkerConfiguration: Sendable {
         prefetch = count("amqp.prefetch", default: 256)
         store = text("store", default: "data/escalator.sqlite")
         planPath = text("plan", default: "config/plan.yaml")
-        var names = WireNames()
+        var names = EscalatorNames()
         names.incidentsExchange = text("names.incidents_exchange", default: names.incidentsExchange)
         names.pagesExchange = text("names.pages_exchange", default: names.pagesExchange)
         names.noticesExchange = text("names.notices_exchange", default: names.noticesExchange)

@@ -1,3 +1,4 @@
+import AMQP
 import CallTree
 import Crypto
 import Foundation
@@ -15,12 +16,12 @@ import WireContract
 public struct EscalationProcessor: Sendable {
     public let renderer: Renderer
     public let signer: PageTokenSigner
-    public let names: WireNames
+    public let names: EscalatorNames
     public let knownTypes: Set<IncidentTypeID>
 
     public var plan: Plan { renderer.document.plan }
 
-    public init(renderer: Renderer, signer: PageTokenSigner, names: WireNames = WireNames()) {
+    public init(renderer: Renderer, signer: PageTokenSigner, names: EscalatorNames = EscalatorNames()) {
         self.renderer = renderer
         self.signer = signer
         self.names = names

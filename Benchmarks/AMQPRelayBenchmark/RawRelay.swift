@@ -1,0 +1,133 @@
+import AMQP
+import CRabbitMQ
+import Foundation
+
+/// The floor: the relay written straight against rabbitmq-c, one thread, a consuming and a
+/// publishing connection (as the adapter has), confirms awaited per batch, the source acked
+/// with `multiple` once its batch is confirmed.
+struct RawRelay {
+    let configuration: AMQPConfiguration
+
+    func run(source: String, sink: String, count: Int, prefetch: UInt16, batchSize: Int) throws -> Int {
+        let consuming = try RawConnection(configuration, name: "raw relay consumer")
+        let publishing = try RawConnection(configuration, name: "raw relay publisher")
+        defer {
+            consuming.close()
+            publishing.close()
+        }
+        amqp_basic_qos(consuming.state, 1, 0, prefetch, 0)
+        try consuming.check("basic.qos")
+        source.withCString { queue in
+            _ = amqp_basic_consume(
+                consuming.state, 1, amqp_cstring_bytes(queue), escalator_amqp_empty_bytes(), 0, 0, 0, escalator_amqp_empty_table())
+        }
+        try consuming.check("basic.consume")
+        amqp_confirm_select(publishing.state, 1)
+        try publishing.check("confirm.select")
+
+        var relayed = 0
+        var nextSequence: UInt64 = 1
+        var envelopes: [amqp_envelope_t] = []
+        envelopes.reserveCapacity(batchSize)
+        let emptyExchange = escalator_amqp_empty_bytes()
+        let sinkKey = amqp_bytes_malloc_dup(sink.withCString { amqp_cstring_bytes($0) })
+        defer { amqp_bytes_free(sinkKey) }
+
+        while relayed < count {
+            // Take what has arrived, up to a batch: block for the first message only.
+            envelopes.removeAll(keepingCapacity: true)
+            var wait = timeval(tv_sec: 5, tv_usec: 0)
+            repeat {
+                var envelope = amqp_envelope_t()
+                let reply = amqp_consume_message(consuming.state, &envelope, &wait, 0)
+                guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
+                    throw BenchmarkError("raw consume failed (\(reply.reply_type.rawValue), \(reply.library_error))")
+                }
+                envelopes.append(envelope)
+                // The rest of a message already begun is on its way: a short wait is safe.
+                wait = timeval(tv_sec: 0, tv_usec: 200_000)
+            } while envelopes.count < batchSize && relayed + envelopes.count < count
+                && (amqp_data_in_buffer(consuming.state) != 0 || amqp_frames_enqueued(consuming.state) != 0)
+
+            for index in envelopes.indices {
+                let status = amqp_basic_publish(
+                    publishing.state, 1, emptyExchange, sinkKey, 1, 0, &envelopes[index].message.properties,
+                    envelopes[index].message.body)
+                guard status == AMQP_STATUS_OK.rawValue else { throw BenchmarkError("raw publish failed (\(status))") }
+            }
+            let lastSequence = nextSequence + UInt64(envelopes.count) - 1
+            nextSequence = lastSequence + 1
+            try awaitConfirms(through: lastSequence, on: publishing)
+
+            let lastTag = envelopes.last!.delivery_tag
+            guard amqp_basic_ack(consuming.state, 1, lastTag, 1) == AMQP_STATUS_OK.rawValue else {
+                throw BenchmarkError("raw ack failed")
+            }
+            relayed += envelopes.count
+            for index in envelopes.indices { amqp_destroy_envelope(&envelopes[index]) }
+            amqp_maybe_release_buffers(consuming.state)
+            amqp_maybe_release_buffers(publishing.state)
+        }
+        return relayed
+    }
+
+    private func awaitConfirms(through lastSequence: UInt64, on connection: RawConnection) throws {
+        var confirmedThrough: UInt64 = 0
+        while confirmedThrough < lastSequence {
+            var frame = amqp_frame_t()
+            var wait = timeval(tv_sec: 10, tv_usec: 0)
+            let status = amqp_simple_wait_frame_noblock(connection.state, &frame, &wait)
+            guard status == AMQP_STATUS_OK.rawValue else { throw BenchmarkError("raw confirm wait failed (\(status))") }
+            guard Int32(frame.frame_type) == AMQP_FRAME_METHOD else { continue }
+            switch frame.payload.method.id {
+            case AMQP_BASIC_ACK_METHOD:
+                let ack = frame.payload.method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+                // Acks arrive in order on one channel; `multiple` covers everything before.
+                confirmedThrough = max(confirmedThrough, ack.delivery_tag)
+            case AMQP_BASIC_NACK_METHOD:
+                throw BenchmarkError("raw relay: the broker nacked a message")
+            default:
+                continue
+            }
+        }
+    }
+}
+
+/// A bare rabbitmq-c connection for the raw loop and for setup.
+final class RawConnection {
+    let state: amqp_connection_state_t
+
+    init(_ configuration: AMQPConfiguration, name: String) throws {
+        state = amqp_new_connection()
+        let socket = amqp_tcp_socket_new(state)
+        guard amqp_socket_open(socket, configuration.host, Int32(configuration.port)) == AMQP_STATUS_OK.rawValue else {
+            throw BenchmarkError("raw: cannot connect to \(configuration.host):\(configuration.port)")
+        }
+        let login = escalator_amqp_login_plain(
+            state, configuration.virtualHost, 0, 131_072, Int32(configuration.heartbeat.components.seconds),
+            configuration.user, configuration.password)
+        guard login.reply_type == AMQP_RESPONSE_NORMAL else { throw BenchmarkError("raw: login failed") }
+        amqp_channel_open(state, 1)
+        try check("channel.open")
+    }
+
+    func check(_ what: String) throws {
+        let reply = amqp_get_rpc_reply(state)
+        guard reply.reply_type == AMQP_RESPONSE_NORMAL else { throw BenchmarkError("raw: \(what) failed") }
+    }
+
+    func deleteQueue(_ name: String) {
+        name.withCString { _ = amqp_queue_delete(state, 1, amqp_cstring_bytes($0), 0, 0) }
+    }
+
+    func close() {
+        _ = amqp_channel_close(state, 1, Int32(AMQP_REPLY_SUCCESS))
+        _ = amqp_connection_close(state, Int32(AMQP_REPLY_SUCCESS))
+        amqp_destroy_connection(state)
+    }
+}
+
+struct BenchmarkError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Publishes with publisher confirms and `mandatory` on a connection of its own, on a thread of
+/// its own. Confirms are awaited per batch, not per message: callers hand over many messages at
+/// once (or call concurrently) and the broker's `multiple` acks settle them together.
+///
+/// Every message ends in an outcome: `.confirmed`, `.returned` (unroutable) or `.nacked`
+/// (refused). While the connection recovers, publishes wait and unconfirmed messages are
+/// republished; they fail only when the publisher fails or is closed, never silently.
+public final class AMQPPublisher: AMQPPublishing {
+    private let connection: RecoveringConnection
+    private let inbox: PublishInbox
+
+    /// Starts connecting at once; `topology` is declared on every connection.
+    public init(configuration: AMQPConfiguration, topology: Topology? = nil, logger: Logger) {
+        let inbox = PublishInbox()
+        self.inbox = inbox
+        let role = PublisherRole(inbox: inbox, logger: logger)
+        connection = RecoveringConnection(configuration: configuration, topology: topology, role: role, logger: logger)
+        connection.start()
+    }
+
+    deinit {
+        connection.requestClose()
+    }
+
+    public var state: ConnectionState { connection.state }
+
+    /// Publishes `messages` in order and returns their outcomes in the same order, once the
+    /// broker has settled every one of them.
+    public func publish(_ messages: [OutboundMessage]) async throws(AMQPError) -> [PublishOutcome] {
+        guard !messages.isEmpty else { return [] }
+        var messages = messages
+        for index in messages.indices where messages[index].properties.messageID == nil {
+            messages[index].properties.messageID = UUID().uuidString
+        }
+        let prepared = messages
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[PublishOutcome], AMQPError>, Never>) in
+            let request = PublishRequest(messages: prepared, continuation: continuation)
+            if let refusal = inbox.submit(request) {
+                continuation.resume(returning: .failure(refusal))
+                return
+            }
+            connection.wake.signal()
+        }
+        return try result.get()
+    }
+
+    /// Stops taking publishes, waits up to `timeout` for outstanding confirms, then closes the
+    /// connection. Publishes still unconfirmed then fail with `.shutdown`.
+    public func close(timeout: Duration = .seconds(10)) async {
+        inbox.refuseNew(AMQPError(.shutdown, "the publisher is closing; nothing new is published"))
+        await connection.close(timeout: timeout)
+    }
+}
+
+/// What code that publishes needs from a publisher, so that it can be tested without a broker.
+public protocol AMQPPublishing: Sendable {
+    /// The outcome of every message, in order, once the broker has settled them all.
+    func publish(_ messages: [OutboundMessage]) async throws(AMQPError) -> [PublishOutcome]
+}
+
+extension AMQPPublishing {
+    public func publish(_ message: OutboundMessage) async throws(AMQPError) -> PublishOutcome {
+        try await publish([message])[0]
+    }
+}
+
+/// One caller's batch, settled when every message has an outcome.
+final class PublishRequest: @unchecked Sendable {
+    // @unchecked: after `submit` hands it over, only the publisher thread touches it.
+    let messages: [OutboundMessage]
+    private var outcomes: [PublishOutcome?]
+    private var unsettled: Int
+    private var continuation: CheckedContinuation<Result<[PublishOutcome], AMQPError>, Never>?
+
+    init(messages: [OutboundMessage], continuation: CheckedContinuation<Result<[PublishOutcome], AMQPError>, Never>) {
+        self.messages = messages
+        self.outcomes = Array(repeating: nil, count: messages.count)
+        self.unsettled = messages.count
+        self.continuation = continuation
+    }
+
+    func settle(_ index: Int, _ outcome: PublishOutcome) {
+        guard outcomes[index] == nil else { return }
+        outcomes[index] = outcome
+        unsettled -= 1
+        if unsettled == 0 {
+            continuation?.resume(returning: .success(outcomes.map { $0! }))
+            continuation = nil
+        }
+    }
+
+    func fail(_ error: AMQPError) {
+        continuation?.resume(returning: .failure(error))
+        continuation = nil
+    }
+}
+
+/// Where callers leave requests for the publisher thread.
+final class PublishInbox: Sendable {
+    private struct State {
+        var requests: [PublishRequest] = []
+        var refusal: AMQPError?
+    }
+
+    private let state = Mutex(State())
+
+    /// Returns why the request was refused, or nil once it is queued.
+    func submit(_ request: PublishRequest) -> AMQPError? {
+        state.withLock { state in
+            if let refusal = state.refusal { return refusal }
+            state.requests.append(request)
+            return nil
+        }
+    }
+
+    func takeAll() -> [PublishRequest] {
+        state.withLock { state in
+            guard !state.requests.isEmpty else { return [] }
+            defer { state.requests = [] }
+            return state.requests
+        }
+    }
+
+    var isEmpty: Bool { state.withLock { $0.requests.isEmpty } }
+
+    func refuseNew(_ error: AMQPError) {
+        state.withLock { state in
+            if state.refusal == nil { state.refusal = error }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import AMQP
+import CallTree
+import Foundation
+import IncidentStore
+import IncidentStoreSQLite
+import Logging
+import PlanFile
+import Rendering
+import ServiceLifecycle
+import UnixSignals
+import WireContract
+
+/// `escalator worker`: the consumers of incidents and replies, the due-time sweep and the outbox
+/// relay, run as one service group. SIGTERM or SIGINT stops consuming, finishes what is in
+/// flight, drains the outbox and returns.
+public struct EscalatorWorker: Sendable {
+    public let configuration: WorkerConfiguration
+    public let logger: Logger
+
+    public init(configuration: WorkerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let configuration = configuration
+        // A bad plan is refused before anything connects, with the check-config messages.
+        let renderer = try Renderer.load(contentsOf: configuration.planPath)
+        let processor = EscalationProcessor(
+            renderer: renderer, signer: PageTokenSigner(secret: configuration.secret), names: configuration.names)
+        let store = try Self.openStore(configuration.store, logger: logger)
+        let amqp = try AMQPConfiguration(
+            url: configuration.amqpURL, tls: configuration.tls,
+            connectionName: "escalator worker \(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier)",
+            heartbeat: configuration.heartbeat)
+        let topology = Topology.escalator(configuration.names)
+        try await topology.declare(using: amqp, logger: logger)
+
+        let clock = SystemWallClock()
+        let publisher = AMQPPublisher(configuration: amqp, topology: topology, logger: logger)
+        let deadLettering = AMQPConsumer.DeadLettering(
+            publisher: publisher, exchange: configuration.names.deadLetterExchange, reasonHeader: errorHeader)
+        let prefetch = UInt16(clamping: configuration.prefetch)
+        let relayDoorbell = Doorbell()
+        let sweepDoorbell = Doorbell()
+        let wrote: @Sendable () -> Void = {
+            relayDoorbell.ring()
+            sweepDoorbell.ring()
+        }
+
+        let incidents = IntakeService(
+            name: "incident-intake",
+            consumer: AMQPConsumer(
+                configuration: amqp, topology: topology, queue: configuration.names.incidentsQueue, prefetch: prefetch,
+                deadLettering: deadLettering, logger: logger),
+            store: store, batchSize: configuration.prefetch, clock: clock, logger: logger,
+            decode: { delivery, now throws(ContractViolation) in
+                let message = try IncidentMessage(bytes: delivery.body, knownTypes: processor.knownTypes)
+                return IntakeService.Work(
+                    request: processor.request(for: message, at: now),
+                    logMetadata: ["incident_key": "\(message.incidentKey)", "event_id": "\(message.eventID)", "action": "\(message.action)"],
+                    mustFindIncident: false)
+            }, applied: wrote)
+        let replies = IntakeService(
+            name: "reply-intake",
+            consumer: AMQPConsumer(
+                configuration: amqp, topology: topology, queue: configuration.names.repliesQueue, prefetch: prefetch,
+                deadLettering: deadLettering, logger: logger),
+            store: store, batchSize: configuration.prefetch, clock: clock, logger: logger,
+            decode: { delivery, now throws(ContractViolation) in
+                let message = try ReplyMessage(bytes: delivery.body)
+                return IntakeService.Work(
+                    request: processor.request(for: message, at: now),
+                    logMetadata: [
+                        "incident_id": "\(message.page.incident)", "page_id": "\(message.page)", "reply_id": "\(message.replyID)",
+                        "contact_id": "\(message.contact)", "action": "\(message.action.rawValue)",
+                    ],
+                    mustFindIncident: true)
+            }, applied: wrote)
+        let sweep = DueTimeSweep(
+            store: store, processor: processor, clock: clock, doorbell: sweepDoorbell, interval: configuration.sweepInterval,
+            lease: configuration.lease, batchSize: configuration.sweepBatch, retention: configuration.retention,
+            logger: logger, applied: { relayDoorbell.ring() })
+        let relay = OutboxRelay(
+            store: store, publisher: publisher, clock: clock, doorbell: relayDoorbell, batchSize: configuration.outboxBatch,
+            logger: logger)
+
+        // Shut down in reverse order: intake first, then the sweep, then the relay drains.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: ([relay, sweep, replies, incidents] as [any Service]).map {
+                    .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+                },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        logger.info(
+            "worker started",
+            metadata: [
+                "plan": "\(configuration.planPath)", "store": "\(configuration.store)",
+                "incidents_queue": "\(configuration.names.incidentsQueue)", "replies_queue": "\(configuration.names.repliesQueue)",
+            ])
+        try await group.run()
+        await publisher.close()
+        logger.info("worker stopped")
+    }
+
+    /// The store named by `store`: a SQLite file path or `sqlite://` URL.
+    public static func openStore(_ location: String, logger: Logger) throws -> any IncidentStore {
+        if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+            throw ConfigurationError(
+                file: "store (ESCALATOR_STORE)", problems: ["PostgreSQL stores are not available in this build; use a SQLite path"])
+        }
+        let path = location.hasPrefix("sqlite://") ? String(location.dropFirst("sqlite://".count)) : location
+        return try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
+    }
+}
+
+extension WorkerConfiguration {
+    var tls: AMQPConfiguration.TLS? {
+        guard let amqpCAFile else { return nil }
+        return AMQPConfiguration.TLS(caCertificatePath: amqpCAFile, clientCertificatePath: amqpCertFile, clientKeyPath: amqpKeyFile)
+    }
+}

@@ -1,0 +1,98 @@
+import CallTree
+import IncidentStore
+import Logging
+import ServiceLifecycle
+
+/// Fires due times: claims what has come due (with a lease, so a worker that dies only delays
+/// its claims by the lease), applies each as a `.dueTimeReached` event, and sleeps until the
+/// next one or until this worker writes an earlier one.
+final class DueTimeSweep: Service, Sendable {
+    private let store: any IncidentStore
+    private let processor: EscalationProcessor
+    private let clock: any WallClock
+    private let doorbell: Doorbell
+    private let interval: Duration
+    private let lease: Duration
+    private let batchSize: Int
+    private let retention: Duration
+    private let applied: @Sendable () -> Void
+    private let logger: Logger
+
+    init(
+        store: any IncidentStore, processor: EscalationProcessor, clock: any WallClock, doorbell: Doorbell,
+        interval: Duration, lease: Duration, batchSize: Int, retention: Duration, logger: Logger,
+        applied: @escaping @Sendable () -> Void
+    ) {
+        self.store = store
+        self.processor = processor
+        self.clock = clock
+        self.doorbell = doorbell
+        self.interval = interval
+        self.lease = lease
+        self.batchSize = batchSize
+        self.retention = retention
+        self.applied = applied
+        var logger = logger
+        logger[metadataKey: "service"] = "due-time-sweep"
+        self.logger = logger
+    }
+
+    func run() async throws {
+        var failures = 0
+        var lastPrune = Timestamp(millisecondsSinceEpoch: 0)
+        while !Task.isShuttingDownGracefully {
+            let now = clock.now()
+            var wait = interval
+            do {
+                let claims = try await store.claimDueTimes(now: now, lease: lease, limit: batchSize)
+                if !claims.isEmpty {
+                    await fire(claims, at: now)
+                    applied()
+                }
+                if claims.count == batchSize {
+                    continue  // more are due right now
+                }
+                if let next = try await store.nextDueAt() {
+                    wait = min(interval, max(.zero, next - clock.now()))
+                }
+                if now - lastPrune > .seconds(3600) {
+                    lastPrune = now
+                    let summary = try await store.prune(
+                        resolvedBefore: Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch - retention.milliseconds))
+                    logger.debug("pruned", metadata: ["summary": "\(summary)"])
+                }
+                failures = 0
+            } catch {
+                failures += 1
+                wait = .milliseconds(min(10_000, 100 << min(failures, 7)))
+                logger.error("cannot read due times from the store; retrying in \(wait)", metadata: ["error": "\(error)"])
+            }
+            await cancelWhenGracefulShutdown { [doorbell, wait] in await doorbell.wait(atMost: wait) }
+        }
+    }
+
+    private func fire(_ claims: [DueClaim], at now: Timestamp) async {
+        let results: [Result<ApplyOutcome, any Error>]
+        do {
+            results = try await store.apply(batch: claims.map { processor.request(for: $0, at: now) })
+        } catch {
+            // Nothing was kept; the claims lapse after their lease and fire then.
+            logger.error("due times could not be applied", metadata: ["error": "\(error)", "count": "\(claims.count)"])
+            return
+        }
+        for (claim, result) in zip(claims, results) {
+            let metadata: Logger.Metadata = ["incident_id": "\(claim.incident)", "due": "\(claim.id)"]
+            let lateness = now - claim.at
+            switch result {
+            case .success(.applied), .success(.alreadyProcessed):
+                logger.debug("due time fired", metadata: metadata.merging(["late_ms": "\(lateness.milliseconds)"]) { $1 })
+            case .success(.conflict):
+                // The incident changed under us: give the claim back so the next sweep runs it on the new state.
+                _ = try? await store.releaseDueTime(claim)
+            case .failure(let error):
+                logger.error("due time failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                _ = try? await store.releaseDueTime(claim)
+            }
+        }
+    }
+}

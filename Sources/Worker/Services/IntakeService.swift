@@ -1,0 +1,144 @@
+import AMQP
+import CallTree
+import IncidentStore
+import Logging
+import ServiceLifecycle
+import WireContract
+
+/// Consumes one queue (incident events or replies): validates each delivery against the
+/// contract, applies what arrived together in one store transaction, and acknowledges each
+/// delivery only after the commit. Invalid input is dead-lettered with its reason; a store that
+/// cannot be reached stops acknowledging, and the work is retried until it comes back.
+final class IntakeService: Service, Sendable {
+    /// What one valid delivery becomes.
+    struct Work: Sendable {
+        var request: ApplyRequest
+        var logMetadata: Logger.Metadata
+        /// For replies: a reply to a page of an incident the store does not know is refused.
+        var mustFindIncident: Bool
+    }
+
+    typealias Decode = @Sendable (Delivery, Timestamp) throws(ContractViolation) -> Work
+
+    private let name: String
+    private let consumer: AMQPConsumer
+    private let store: any IncidentStore
+    private let decode: Decode
+    private let clock: any WallClock
+    private let batchSize: Int
+    private let applied: @Sendable () -> Void
+    private let logger: Logger
+
+    init(
+        name: String, consumer: AMQPConsumer, store: any IncidentStore, batchSize: Int, clock: any WallClock,
+        logger: Logger, decode: @escaping Decode, applied: @escaping @Sendable () -> Void
+    ) {
+        self.name = name
+        self.consumer = consumer
+        self.store = store
+        self.decode = decode
+        self.clock = clock
+        self.batchSize = batchSize
+        self.applied = applied
+        var logger = logger
+        logger[metadataKey: "service"] = "\(name)"
+        self.logger = logger
+    }
+
+    func run() async throws {
+        logger.info("consuming \(consumer.queue)")
+        while !Task.isShuttingDownGracefully {
+            // Waiting for deliveries ends at shutdown; a batch in hand is always finished.
+            let batch = try? await cancelWhenGracefulShutdown { [consumer, batchSize] in
+                try await consumer.nextBatch(maximumCount: batchSize)
+            }
+            guard let deliveries = batch else { break }
+            await Task { await self.process(deliveries) }.value
+        }
+        await consumer.close()
+        logger.info("stopped consuming \(consumer.queue)")
+    }
+
+    func process(_ deliveries: [Delivery]) async {
+        let now = clock.now()
+        var pending: [(delivery: Delivery, work: Work)] = []
+        for delivery in deliveries {
+            do {
+                pending.append((delivery, try decode(delivery, now)))
+            } catch {
+                await deadLetter(delivery, reason: error.message, metadata: ["code": "\(error.code)"])
+            }
+        }
+
+        var storeFailures = 0
+        var conflicts = 0
+        while !pending.isEmpty {
+            let results: [Result<ApplyOutcome, any Error>]
+            do {
+                results = try await store.apply(batch: pending.map(\.work.request))
+                storeFailures = 0
+            } catch {
+                storeFailures += 1
+                // Nothing was kept: keep the deliveries unacknowledged and try again.
+                let delay = Duration.milliseconds(min(10_000, 100 << min(storeFailures, 7)))
+                logger.error(
+                    "store unavailable, \(pending.count) messages wait unacknowledged; retrying in \(delay)",
+                    metadata: ["error": "\(error)"])
+                if Task.isShuttingDownGracefully && storeFailures > 3 {
+                    // The broker redelivers them to whichever worker runs next.
+                    for item in pending { consumer.nack(item.delivery, requeue: true) }
+                    return
+                }
+                try? await Task.sleep(for: delay)
+                continue
+            }
+            var retry: [(delivery: Delivery, work: Work)] = []
+            for (item, result) in zip(pending, results) {
+                switch result {
+                case .success(.applied(let applied)):
+                    if item.work.mustFindIncident && applied.incident == nil {
+                        await deadLetter(
+                            item.delivery, reason: "no incident is known for this reply's page; was it sent by this Escalator?",
+                            metadata: item.work.logMetadata)
+                        continue
+                    }
+                    var metadata = item.work.logMetadata
+                    if let incident = applied.incident { metadata["incident_id"] = "\(incident)" }
+                    logger.debug("applied", metadata: metadata)
+                    consumer.ack(item.delivery)
+                case .success(.alreadyProcessed):
+                    logger.debug("already processed", metadata: item.work.logMetadata)
+                    consumer.ack(item.delivery)
+                case .success(.conflict):
+                    retry.append(item)
+                case .failure(let error):
+                    await deadLetter(item.delivery, reason: "could not be applied: \(error)", metadata: item.work.logMetadata)
+                }
+            }
+            if !retry.isEmpty {
+                conflicts += 1
+                // Another worker changed the same incident in between: run the transition again on
+                // what it wrote. Persistent conflicts go back to the queue rather than spin here.
+                if conflicts > 20 {
+                    for item in retry { consumer.nack(item.delivery, requeue: true) }
+                    break
+                }
+            }
+            pending = retry
+        }
+        applied()
+    }
+
+    private func deadLetter(_ delivery: Delivery, reason: String, metadata: Logger.Metadata) async {
+        var metadata = metadata
+        metadata["message_id"] = "\(delivery.properties.messageID ?? "-")"
+        metadata["routing_key"] = "\(delivery.routingKey)"
+        logger.warning("dead-lettering: \(reason)", metadata: metadata)
+        do {
+            try await consumer.deadLetter(delivery, reason: reason)
+        } catch {
+            // Left unacknowledged, the message comes back and is judged again.
+            logger.error("could not dead-letter, leaving the message for redelivery", metadata: ["error": "\(error)"])
+        }
+    }
+}

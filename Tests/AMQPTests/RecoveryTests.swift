@@ -1,0 +1,196 @@
+import AMQP
+import Foundation
+import InMemoryLogging
+import Logging
+import Synchronization
+import Testing
+
+extension BrokerTests {
+    /// These tests stop and restart the shared private broker: `BrokerTests` is serialized so that
+    /// no other broker test runs meanwhile.
+    @Suite("Recovery", .enabled(if: TestBroker.node != nil, TestBroker.controlUnavailableReason))
+    struct RecoveryTests {
+        @Test("after the broker closes every connection, consuming resumes and every confirmed message arrives")
+        func survivesClosedConnections() async throws {
+            try await streamSurvives("close-all") {
+                try TestBroker.rabbitmqctl("close_all_connections", "escalator recovery test")
+            }
+        }
+
+        @Test("after the broker application restarts, consuming resumes and every confirmed message arrives")
+        func survivesBrokerRestart() async throws {
+            try await streamSurvives("restart") {
+                try TestBroker.rabbitmqctl("stop_app")
+                try await Task.sleep(for: .seconds(1))
+                try TestBroker.rabbitmqctl("start_app")
+            }
+        }
+
+        @Test("a broker that goes silent is detected by heartbeat timeout, and what it never confirmed is republished")
+        func silentBrokerIsDetectedAndUnconfirmedRepublished() async throws {
+            let (exchange, queue, topology) = singleQueueTopology(
+                TestBroker.uniquePrefix("silent"), arguments: ["x-queue-type": "quorum"])
+            var configuration = try TestBroker.configuration("silent broker", heartbeat: .seconds(1))
+            configuration.connectTimeout = .seconds(2)
+            let logs = InMemoryLogHandler()
+            let publisher = AMQPPublisher(configuration: configuration, topology: topology, logger: Logger(label: "silent") { _ in logs })
+            #expect(try await publisher.publish(message(exchange, "warm-up", "{}", id: "warm-up")) == .confirmed)
+
+            let brokerProcess = try TestBroker.brokerProcessID()
+            // A stopped process keeps its sockets open: only the missing heartbeats tell.
+            kill(brokerProcess, SIGSTOP)
+            defer { kill(brokerProcess, SIGCONT) }
+            let messages = (0..<1000).map { message(exchange, "silent", "{}", id: "silent-\($0)") }
+            let publishing = Task { try await publisher.publish(messages) }
+            try await eventually(10, "the publisher noticed the silence") {
+                if case .recovering(_, let error, _) = publisher.state { return error.code == .heartbeatTimeout }
+                return false
+            }
+            kill(brokerProcess, SIGCONT)
+
+            let outcomes = try await withTimeout(60, "the republished messages to be confirmed") { try await publishing.value }
+            #expect(outcomes.allSatisfy { $0 == .confirmed })
+            #expect(logs.entries.contains { "\($0.message)" == "republishing 1000 messages the lost connection did not confirm" })
+            await publisher.close()
+
+            // Every message is in the queue; the stopped broker may also have taken some of the
+            // first copies, which then arrive twice with the same message_id.
+            let consumer = AMQPConsumer(
+                configuration: try TestBroker.configuration("silent reader"), queue: queue, prefetch: 500, logger: TestBroker.logger)
+            let expected = Set(messages.compactMap(\.properties.messageID) + ["warm-up"])
+            let received = try await withTimeout(30, "every message") {
+                var ids = Set<String>()
+                while !expected.isSubset(of: ids), let batch = try await consumer.nextBatch(maximumCount: 500) {
+                    ids.formUnion(batch.compactMap(\.properties.messageID))
+                    consumer.ack(batch.last!, multiple: true)
+                }
+                return ids
+            }
+            #expect(received == expected)
+            await consumer.close()
+        }
+
+        @Test("a consumer whose channel is closed, or whose queue is deleted, consumes again")
+        func consumerRecoversFromChannelCloseAndCancel() async throws {
+            let rig = try EscalatorRig("cancel")
+            let observed = StateLog()
+            func consumerRecovered() async throws {
+                try await eventually(10, "the consumer went through recovering") {
+                    observed.record(publisher: .connected, consumer: rig.consumer.state)
+                    return observed.sawConsumerRecover
+                }
+                try await eventually(20, "the consumer is back") { rig.consumer.state.isConnected }
+                observed.reset()
+            }
+            #expect(try await rig.publisher.publish(rig.incident("incident.a", "{}", id: "first")) == .confirmed)
+            let first = try await nextDelivery(of: rig.consumer, "the first message")
+            // Acknowledging twice is a protocol error: the broker closes the channel (406).
+            rig.consumer.ack(first)
+            rig.consumer.ack(first)
+            try await consumerRecovered()
+            #expect(try await rig.publisher.publish(rig.incident("incident.b", "{}", id: "second")) == .confirmed)
+            #expect(try await nextDelivery(of: rig.consumer, "the second message").properties.messageID == "second")
+
+            // basic.cancel: the consumer declares its topology again and consumes the new queue.
+            try TestBroker.rabbitmqctl("delete_queue", rig.names.incidentsQueue)
+            try await consumerRecovered()
+            #expect(try await rig.publisher.publish(rig.incident("incident.c", "{}", id: "third")) == .confirmed)
+            let third = try await nextDelivery(of: rig.consumer, "the third message")
+            #expect(third.properties.messageID == "third")
+            rig.consumer.ack(third)
+            await rig.close()
+        }
+
+        /// Publishes a stream of messages while consuming them, disrupts the broker a third of the
+        /// way in, and checks that nothing confirmed is lost and duplicates are only redeliveries.
+        private func streamSurvives(_ label: String, disruption: @escaping @Sendable () async throws -> Void) async throws {
+            let names = EscalatorNames.prefixed(TestBroker.uniquePrefix(label))
+            let topology = Topology.escalator(names)
+            let publisher = AMQPPublisher(
+                configuration: try TestBroker.configuration("\(label) publisher"), topology: topology, logger: TestBroker.logger)
+            let consumer = AMQPConsumer(
+                configuration: try TestBroker.configuration("\(label) consumer"), topology: topology, queue: names.incidentsQueue,
+                prefetch: 50, logger: TestBroker.logger)
+            let observed = StateLog()
+            let stateWatcher = Task {
+                while !Task.isCancelled {
+                    observed.record(publisher: publisher.state, consumer: consumer.state)
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            defer { stateWatcher.cancel() }
+
+            let received = Mutex<[String: Int]>([:])
+            let reader = Task {
+                while let batch = try await consumer.nextBatch(maximumCount: 50) {
+                    received.withLock { counts in
+                        for delivery in batch { counts[delivery.properties.messageID ?? "?", default: 0] += 1 }
+                    }
+                    consumer.ack(batch.last!, multiple: true)
+                }
+            }
+            defer { reader.cancel() }
+
+            // About 3 s of publishing, so the disruption lands in the middle of the stream.
+            let total = 3_000
+            let batchSize = 10
+            let publishing = Task {
+                var outcomes: [String: PublishOutcome] = [:]
+                for start in stride(from: 0, to: total, by: batchSize) {
+                    let batch = (start..<(start + batchSize)).map { message(names.incidentsExchange, "incident.stream", "{}", id: "\(label)-\($0)") }
+                    let settled = try await publisher.publish(batch)
+                    for (message, outcome) in zip(batch, settled) { outcomes[message.properties.messageID!] = outcome }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                return outcomes
+            }
+
+            try await eventually(30, "a fifth of the stream was received") { received.withLock { $0.count } >= total / 5 }
+            try await disruption()
+            try await eventually(60, "both connections recovered") { publisher.state.isConnected && consumer.state.isConnected }
+            let outcomes = try await withTimeout(90, "every publish to settle") { try await publishing.value }
+
+            let confirmed = Set(outcomes.filter { $0.value == .confirmed }.keys)
+            #expect(outcomes.count == total, "every publish has an outcome")
+            #expect(confirmed.count > total / 2)
+            try await eventually(60, "every confirmed message arrived") {
+                received.withLock { counts in confirmed.allSatisfy { counts[$0] != nil } }
+            }
+            let counts = received.withLock { $0 }
+            let unknown = Set(counts.keys).subtracting(outcomes.keys)
+            #expect(unknown.isEmpty, "only published messages arrive; duplicates repeat their message_id")
+            #expect(observed.sawPublisherRecover, "the publisher went through recovering")
+            #expect(observed.sawConsumerRecover, "the consumer went through recovering")
+            #expect(publisher.state.isConnected)
+            #expect(consumer.state.isConnected)
+            let duplicates = counts.values.reduce(0) { $0 + $1 - 1 }
+            TestBroker.logger.info(
+                "\(label): \(confirmed.count) of \(total) confirmed, \(counts.count) distinct received, \(duplicates) redelivered duplicates")
+            await consumer.close()
+            await publisher.close()
+        }
+    }
+}
+
+final class StateLog: Sendable {
+    private struct Seen {
+        var publisherRecovering = false
+        var consumerRecovering = false
+    }
+
+    private let seen = Mutex(Seen())
+
+    func record(publisher: ConnectionState, consumer: ConnectionState) {
+        seen.withLock { seen in
+            if case .recovering = publisher { seen.publisherRecovering = true }
+            if case .recovering = consumer { seen.consumerRecovering = true }
+        }
+    }
+
+    func reset() {
+        seen.withLock { $0 = Seen() }
+    }
+
+    var sawPublisherRecover: Bool { seen.withLock { $0.publisherRecovering } }
+    var sawConsumerRecover: Bool { seen.withLock { $0.consumerRecovering } }
+}

@@ -1,0 +1,157 @@
+import AMQP
+import Logging
+import Testing
+
+extension BrokerTests {
+    @Suite("Publishing and consuming")
+    struct RoundTripTests {
+        @Test("a published message is consumed with its properties intact")
+        func roundTripKeepsProperties() async throws {
+            let rig = try EscalatorRig("roundtrip")
+            let (names, publisher, consumer) = (rig.names, rig.publisher, rig.consumer)
+            let properties = MessageProperties(
+                contentType: "application/json",
+                headers: ["x-schema": "incident.v1", "x-attempt": 3, "x-drill": true, "x-nested": .table(["site": "depot-7"])],
+                persistent: true,
+                correlationID: "page-42",
+                replyTo: names.repliesQueue,
+                messageID: "event-1",
+                timestamp: 1_790_000_000,
+                type: "incident.v1",
+                appID: "fleet-telematics")
+            let body = Array(#"{"schema":"incident.v1","event_id":"event-1"}"#.utf8)
+            let outcome = try await publisher.publish(
+                OutboundMessage(exchange: names.incidentsExchange, routingKey: "incident.fire", body: body, properties: properties))
+            #expect(outcome == .confirmed)
+
+            let delivery = try await withTimeout(10, "the delivery") {
+                var iterator = consumer.makeAsyncIterator()
+                return try await iterator.next()
+            }
+            #expect(delivery?.body == body)
+            #expect(delivery?.properties == properties)
+            #expect(delivery?.routingKey == "incident.fire")
+            #expect(delivery?.exchange == names.incidentsExchange)
+            #expect(delivery?.redelivered == false)
+            if let delivery { consumer.ack(delivery) }
+            await rig.close()
+            #expect(consumer.state.description == "closed")
+            #expect(publisher.state.description == "closed")
+        }
+
+        @Test("a connection advertises its name and capabilities")
+        func connectionAdvertisesNameAndCapabilities() async throws {
+            let name = TestBroker.uniquePrefix("named")
+            let publisher = AMQPPublisher(configuration: try TestBroker.configuration(name), logger: TestBroker.logger)
+            _ = try await publisher.publish(message("amq.topic", "nobody", "{}"))
+            let connections = try TestBroker.rabbitmqctl("list_connections", "client_properties")
+            let ours = try #require(connections.split(separator: "\n").first { $0.contains("test: \(name)") })
+            #expect(ours.contains("consumer_cancel_notify"))
+            #expect(ours.contains("connection.blocked"))
+            #expect(ours.contains("authentication_failure_close"))
+            await publisher.close()
+        }
+
+        @Test("declaring the topology twice is harmless")
+        func declaringTwiceIsHarmless() async throws {
+            let topology = Topology.escalator(.prefixed(TestBroker.uniquePrefix("twice")))
+            let configuration = try TestBroker.configuration("declare twice")
+            try await topology.declare(using: configuration, logger: TestBroker.logger)
+            try await topology.declare(using: configuration, logger: TestBroker.logger)
+        }
+
+        @Test("a queue declared again with another delivery limit gives an error naming the argument")
+        func mismatchNamesTheArgument() async throws {
+            let names = EscalatorNames.prefixed(TestBroker.uniquePrefix("mismatch"))
+            let configuration = try TestBroker.configuration("mismatch")
+            try await Topology.escalator(names, deliveryLimit: 5).declare(using: configuration, logger: TestBroker.logger)
+            do {
+                try await Topology.escalator(names, deliveryLimit: 7).declare(using: configuration, logger: TestBroker.logger)
+                Issue.record("the second declaration was accepted")
+            } catch {
+                TestBroker.logger.info("refused as expected: \(error.message)")
+                #expect(error.code == .topologyMismatch)
+                #expect(error.message.contains("x-delivery-limit"))
+                #expect(error.message.contains(names.incidentsQueue))
+            }
+        }
+
+        @Test("a wrong password gives an authentication error naming user and vhost")
+        func wrongPasswordIsExplained() async throws {
+            var configuration = try TestBroker.configuration("bad credentials")
+            configuration.password = "not-the-password"
+            do {
+                try await Topology().declare(using: configuration, logger: TestBroker.logger)
+                Issue.record("login with a wrong password succeeded")
+            } catch {
+                #expect(error.code == .authenticationRefused)
+                #expect(error.message.contains("authentication refused for user guest on vhost /"))
+                #expect(!error.message.contains("not-the-password"))
+            }
+        }
+
+        @Test("a publisher with a wrong password fails instead of retrying forever")
+        func publisherWithWrongPasswordFails() async throws {
+            var configuration = try TestBroker.configuration("bad credentials publisher")
+            configuration.password = "not-the-password"
+            let publisher = AMQPPublisher(configuration: configuration, logger: TestBroker.logger)
+            do {
+                _ = try await withTimeout(10, "the publish to fail") {
+                    try await publisher.publish(message("amq.topic", "x", "{}"))
+                }
+                Issue.record("publishing with a wrong password succeeded")
+            } catch let error as AMQPError {
+                #expect(error.code == .authenticationRefused)
+            }
+            #expect(publisher.state.failure?.code == .authenticationRefused)
+        }
+
+        @Test("an idle connection survives thanks to heartbeats")
+        func idleConnectionSurvives() async throws {
+            let publisher = AMQPPublisher(
+                configuration: try TestBroker.configuration("idle", heartbeat: .seconds(1)), logger: TestBroker.logger)
+            #expect(try await publisher.publish(message("amq.topic", "nobody", "{}")) != .nacked)
+            // Longer than the two missed heartbeats (2 s) after which the broker drops a connection.
+            for _ in 0..<8 {
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(publisher.state.isConnected)
+            }
+            await publisher.close()
+        }
+    }
+}
+
+@Suite("Connection errors")
+struct ConnectionErrorTests {
+    @Test("a closed port gives connection refused and the retry delay")
+    func closedPortIsExplained() async throws {
+        let configuration = try AMQPConfiguration(
+            url: "amqp://guest:guest@127.0.0.1:1/%2F", connectionName: "closed port",
+            recovery: RecoveryPolicy(initialDelay: .seconds(2), maximumDelay: .seconds(2), jitter: 0))
+        let publisher = AMQPPublisher(configuration: configuration, logger: TestBroker.logger)
+        try await eventually(5, "the publisher reports recovering") {
+            if case .recovering = publisher.state { return true }
+            return false
+        }
+        #expect(publisher.state.description.contains("cannot connect to 127.0.0.1:1 (connection refused), retrying in 2 s"))
+        if case .recovering(_, let error, _) = publisher.state {
+            #expect(error.code == .connectionRefused)
+        }
+        await publisher.close()
+    }
+
+    @Test("a closed port fails for good once the attempts run out")
+    func closedPortFailsAfterAttempts() async throws {
+        let configuration = try AMQPConfiguration(
+            url: "amqp://guest:guest@127.0.0.1:1/%2F", connectionName: "closed port",
+            recovery: RecoveryPolicy(initialDelay: .milliseconds(10), maximumAttempts: 2))
+        let publisher = AMQPPublisher(configuration: configuration, logger: TestBroker.logger)
+        do {
+            _ = try await withTimeout(5, "the publish to fail") { try await publisher.publish(message("x", "y", "{}")) }
+            Issue.record("publishing to a closed port succeeded")
+        } catch let error as AMQPError {
+            #expect(error.message == "cannot connect to 127.0.0.1:1 (connection refused)")
+        }
+        #expect(publisher.state.failure?.code == .connectionRefused)
+    }
+}
