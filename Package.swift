@@ -161,7 +161,11 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite"],
+            dependencies: [
+                "Worker", "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite", "AMQP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
 

@@ -86,6 +86,7 @@ public struct WorkerConfiguration: Sendable {
         names.incidentsQueue = text("names.incidents_queue", default: names.incidentsQueue)
         names.repliesQueue = text("names.replies_queue", default: names.repliesQueue)
         names.deadLetterExchange = text("names.dead_letter_exchange", default: names.deadLetterExchange)
+        names.deadLetterQueue = text("names.dead_letter_queue", default: names.deadLetterQueue)
         self.names = names
         sweepInterval = duration("sweep.interval", default: "1s")
         lease = duration("sweep.lease", default: "30s")
