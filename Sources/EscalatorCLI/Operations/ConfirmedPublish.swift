@@ -64,6 +64,10 @@ public enum ConfirmedPublish {
             throw CommandFailure(
                 "\(what) was not published: \(target) does not exist (\(text)). Start a worker, or run "
                     + "`escalator topology` to declare the exchanges and queues")
+        case .returned(let code, let text) where exchange.isEmpty:
+            throw CommandFailure(
+                "\(what) was returned unroutable by the broker (\(code) \(text)): there is no queue '\(routingKey)'. "
+                    + "Start a worker, or run `escalator topology` to declare the queues")
         case .returned(let code, let text):
             throw CommandFailure(
                 "\(what) was returned unroutable by the broker (\(code) \(text)): no queue is bound to \(target). "
