@@ -77,7 +77,7 @@ struct IncidentReportTests {
         #expect(lines.count == 4)
         #expect(lines[0].hasPrefix("ID "))
         #expect(lines[1].contains("kc-hub-fire") && lines[1].contains(" I ") && lines[1].contains("resolved"))
-        #expect(lines[1].contains("6 engaged: 6 paging"))
+        #expect(lines[1].contains("6 engaged: 6 not acknowledged"))
         #expect(lines[2].contains("tm-depot-fire") && lines[2].contains(" IV ") && lines[2].contains("open (drill)"))
         #expect(lines[2].contains("2 engaged: 2 paging"))
         #expect(lines[3] == "2 incidents")

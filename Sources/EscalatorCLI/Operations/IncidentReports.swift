@@ -62,7 +62,8 @@ public enum IncidentReports {
         }
         var parts: [String] = []
         if !acknowledged.isEmpty { parts.append("\(acknowledged.count) acknowledged (\(acknowledged.joined(separator: ", ")))") }
-        if paging > 0 { parts.append("\(paging) paging") }
+        // A resolution stops the paging where it stood: those departments never answered.
+        if paging > 0 { parts.append(state.isResolved ? "\(paging) not acknowledged" : "\(paging) paging") }
         if !exhausted.isEmpty { parts.append("\(exhausted.count) exhausted (\(exhausted.joined(separator: ", ")))") }
         return "\(state.departments.count) engaged: " + parts.joined(separator: ", ")
     }
