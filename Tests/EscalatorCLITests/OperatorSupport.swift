@@ -72,3 +72,36 @@ final class StubPublisher: AMQPPublishing, @unchecked Sendable {
         return messages.map { _ in outcome }
     }
 }
+
+/// A TCP listener on loopback that accepts connections and never says a word: a broker that
+/// hangs. The kernel completes the handshake from the backlog without an `accept`.
+final class SilentListener: Sendable {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let listening = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard listening >= 0 else { throw TestTimeout(what: "a socket") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                bind(listening, socketAddress, length) == 0 && listen(listening, 16) == 0
+                    && getsockname(listening, socketAddress, &length) == 0
+            }
+        }
+        guard bound else {
+            close(listening)
+            throw TestTimeout(what: "a listening socket")
+        }
+        descriptor = listening
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit {
+        close(descriptor)
+    }
+}

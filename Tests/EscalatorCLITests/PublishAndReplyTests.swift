@@ -233,3 +233,21 @@ struct PublishAndReplyTests {
         #expect(error?.message == "could not publish event e: connection refused")
     }
 }
+
+@Suite("publish: a broker that never answers")
+struct SilentBrokerTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aPublishThatIsNeverConfirmedFailsAtTheDeadline() async throws {
+        let listener = try SilentListener()
+        let settings = try operatorSettings(url: "amqp://guest:guest@127.0.0.1:\(listener.port)/%2F")
+        let started = ContinuousClock.now
+        let error = await #expect(throws: CommandFailure.self) {
+            try await ConfirmedPublish.send(
+                OutboundMessage(exchange: "incidents", routingKey: "incident.x", body: []), describing: "event e",
+                configuration: try settings.oneShotAMQP("test"), logger: quietLogger, deadline: .seconds(1))
+        }
+        #expect(error?.message.contains("no confirm from amqp://guest@127.0.0.1:\(listener.port)/%2F within 1.0 seconds for event e") == true, "\(String(describing: error))")
+        #expect(ContinuousClock.now - started < .seconds(8))
+        withExtendedLifetime(listener) {}
+    }
+}

@@ -31,11 +31,14 @@ public enum ConfirmedPublish {
                         "no confirm from \(configuration.endpointDescription) within \(deadline) for \(what): "
                             + "the broker may be overloaded or blocking publishers (disk or memory alarm); check it"))
             }
+            // The first to finish decides; the deadline task ends at once when cancelled.
             let first = await group.next()!!
             group.cancelAll()
+            // Nothing is outstanding after a confirm; after the deadline the waiting publish
+            // fails when its publisher closes, so the group can end.
+            await publisher.close(timeout: .zero)
             return first
         }
-        await publisher.close(timeout: .seconds(2))
         try check(result.get(), describing: what, exchange: message.exchange, routingKey: message.routingKey)
     }
 
