@@ -89,7 +89,7 @@ struct TopologyCommand: AsyncParsableCommand {
             or exchange with other settings is reported with the argument that differs.
 
             Example:
-              ESCALATOR_AMQP_URL=amqp://escalator:secret@mq.internal:5672/%2f escalator topology
+              ESCALATOR_AMQP_URL=amqp://escalator:secret@mq:5672/%2f escalator topology
             """
     )
 

@@ -24,7 +24,7 @@ struct Publish: AsyncParsableCommand {
                 --title "Fire alarm at Kwai Chung hub" --site "Kwai Chung hub" \\
                 --affected 40 --eta 3h --drill
               escalator publish --action update --key kc-hub-fire --severity II --eta 90m
-              escalator publish --action resolve --key kc-hub-fire --details "Fire out, hub reopened"
+              escalator publish --action resolve --key kc-hub-fire --details "Fire out"
               escalator publish --file event.json
             """
     )

@@ -20,8 +20,8 @@ struct Reply: AsyncParsableCommand {
 
             Examples:
               escalator reply --page page:inc-1a2b3c4d5e6f7a8b:operations:1:1:lee-dispatch
-              escalator reply --page page:inc-1a2b3c4d5e6f7a8b:operations:1:1:lee-dispatch \\
-                --action escalate --note "On leave, passing it on"
+              escalator reply --action escalate --note "On leave, passing it on" \\
+                --page page:inc-1a2b3c4d5e6f7a8b:operations:1:1:lee-dispatch
               escalator reply --page "$PAGE_ID" --token "$PAGE_TOKEN" --action resolve
             """
     )
