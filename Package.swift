@@ -79,21 +79,30 @@ let package = Package(
             dependencies: ["Rendering", "PlanFile", "CallTree"],
             swiftSettings: strictSettings
         ),
-        // What the `escalator` commands do, callable from tests: check-config, simulate.
+        // What the `escalator` commands do, callable from tests: check-config, simulate, and the
+        // operator commands publish, reply, watch, incidents, timeline, topology.
         .target(
             name: "EscalatorCLI",
-            dependencies: ["CallTree", "PlanFile", "Rendering"],
+            dependencies: [
+                "CallTree", "PlanFile", "Rendering",
+                "WireContract", "AMQP", "IncidentStore", "IncidentStoreSQLite", "Worker",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "EscalatorCLITests",
-            dependencies: ["EscalatorCLI", "PlanFile", "Rendering", "CallTree"],
+            dependencies: [
+                "EscalatorCLI", "PlanFile", "Rendering", "CallTree",
+                "WireContract", "AMQP", "IncidentStore", "IncidentStoreSQLite", "Worker",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "escalator",
             dependencies: [
-                "EscalatorCLI", "PlanFile", "Rendering", "CallTree", "Worker",
+                "EscalatorCLI", "PlanFile", "Rendering", "CallTree", "Worker", "WireContract", "AMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

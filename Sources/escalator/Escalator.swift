@@ -8,15 +8,16 @@ struct Escalator: AsyncParsableCommand {
         discussion: """
             Examples:
               escalator check-config --plan config/plan.yaml
+              escalator publish --key kc-hub-fire --type warehouse-fire --severity I \\
+                --title "Fire alarm at Kwai Chung hub" --affected 40 --drill
+              escalator watch --exchange pages --exchange status
+              escalator incidents
               escalator simulate --type warehouse-fire --severity 1 \\
                 --ack operations@4m --affected 20
             """,
-        subcommands: [WorkerCommand.self, CheckConfig.self, Simulate.self]
+        subcommands: [
+            WorkerCommand.self, CheckConfig.self, Simulate.self,
+            Publish.self, Reply.self, Watch.self, Incidents.self, Timeline.self, TopologyCommand.self,
+        ]
     )
-}
-
-/// `--plan`, shared by every command that reads the plan.
-struct PlanOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The plan file.", valueName: "path"))
-    var plan: String = "config/plan.yaml"
 }

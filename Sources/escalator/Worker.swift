@@ -23,13 +23,12 @@ struct WorkerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("The settings file.", valueName: "path"))
-    var config: String = "config/escalator.yaml"
+    @OptionGroup var settings: SettingsOption
 
     func run() async throws {
         let configuration: WorkerConfiguration
         do {
-            configuration = try WorkerConfiguration.load(file: config)
+            configuration = try WorkerConfiguration.load(file: settings.config)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)
