@@ -54,7 +54,7 @@ extension TimelineItem {
         }
         self.init(
             at: at, kind: .notices, reference: batch.kind.rawValue,
-            summary: "\(batch.kind.rawValue) notices to \(audience)\(batch.drill ? " (drill: not sent)" : "")",
+            summary: "\(batch.kind.rawValue) notices to \(audience)\(batch.drill ? " (drill: under drill.notice.*, never to customers)" : "")",
             detail: ["kind": batch.kind.rawValue, "audience": audience, "drill": batch.drill ? "true" : "false"])
     }
 
