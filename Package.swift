@@ -211,7 +211,7 @@ let package = Package(
         .executableTarget(
             name: "WorkerBenchmark",
             dependencies: [
-                "AMQP", "CallTree", "WireContract",
+                "AMQP", "CallTree", "WireContract", "Worker",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/WorkerBenchmark",

@@ -8,9 +8,7 @@ import WireContract
 /// Wall-clock nanoseconds since 1970: the worker writes `ack_deadline` in wall-clock time, and
 /// both processes run on this host, so arrivals, publishes and due times share one clock.
 func wallNanoseconds() -> Int64 {
-    var time = timespec()
-    clock_gettime(CLOCK_REALTIME, &time)
-    return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+    Int64(Date().timeIntervalSince1970 * 1e9)
 }
 
 struct BenchmarkError: Error, CustomStringConvertible {
@@ -55,10 +53,7 @@ func cpuSeconds(ofProcess pid: Int32) -> Double? {
 }
 
 func cpuSecondsOfThisProcess() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    cpuSeconds(ofProcess: getpid()) ?? 0
 }
 
 /// The 1-minute load average, as `uptime` shows it.
@@ -67,17 +62,73 @@ func loadAverage() -> String {
         .split(separator: " ").prefix(3).joined(separator: " ")
 }
 
+/// Per thread of a process, from /proc/<pid>/task/*/schedstat: nanoseconds on a CPU, and
+/// nanoseconds runnable but waiting for one (on a loaded machine, the share it was denied).
+struct ThreadTimes {
+    struct Thread {
+        var name: String
+        var running: Int64
+        var waiting: Int64
+    }
+
+    var threads: [String: Thread] = [:]
+
+    static func take(_ pid: Int32?) -> ThreadTimes {
+        guard let pid, let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return ThreadTimes() }
+        var times = ThreadTimes()
+        for task in tasks {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/schedstat", encoding: .utf8) else { continue }
+            let fields = stat.split(separator: " ").compactMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            guard fields.count >= 2 else { continue }
+            let name = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? task
+            times.threads[task] = Thread(name: name, running: fields[0], waiting: fields[1])
+        }
+        return times
+    }
+
+    /// "on a CPU 5.1 s, waiting for one 3.2 s; busiest thread 'x': on a CPU 62%, waiting 30%"
+    func spent(since start: ThreadTimes, wallSeconds: Double) -> String {
+        guard !threads.isEmpty else { return "?" }
+        var running: Int64 = 0
+        var waiting: Int64 = 0
+        var busiest = Thread(name: "-", running: 0, waiting: 0)
+        for (task, now) in threads {
+            let before = start.threads[task] ?? Thread(name: now.name, running: 0, waiting: 0)
+            let delta = Thread(name: now.name, running: now.running - before.running, waiting: now.waiting - before.waiting)
+            running += delta.running
+            waiting += delta.waiting
+            if delta.running + delta.waiting > busiest.running + busiest.waiting { busiest = delta }
+        }
+        return String(format: "on a CPU %.1f s, runnable but waiting for a CPU %.1f s; ", Double(running) / 1e9, Double(waiting) / 1e9)
+            + "busiest thread '\(busiest.name)': "
+            + String(
+                format: "on a CPU %.0f%%, waiting for one %.0f%% of the time", Double(busiest.running) / 1e9 / wallSeconds * 100,
+                Double(busiest.waiting) / 1e9 / wallSeconds * 100)
+    }
+}
+
 /// CPU used by the worker, the broker and this process between two readings.
 struct CPUReading {
     var worker: Double?
     var broker: Double?
     var benchmark: Double
     var at: Int64
+    var workerThreads: ThreadTimes
+    var brokerThreads: ThreadTimes
 
     static func take(worker: Int32?, broker: Int32?) -> CPUReading {
         CPUReading(
             worker: worker.flatMap(cpuSeconds(ofProcess:)), broker: broker.flatMap(cpuSeconds(ofProcess:)),
-            benchmark: cpuSecondsOfThisProcess(), at: wallNanoseconds())
+            benchmark: cpuSecondsOfThisProcess(), at: wallNanoseconds(), workerThreads: ThreadTimes.take(worker),
+            brokerThreads: ThreadTimes.take(broker))
+    }
+
+    /// Where the worker's and the broker's threads spent the time between two readings.
+    func threads(since start: CPUReading) -> String {
+        let wall = Double(at - start.at) / 1e9
+        return "  worker threads: \(workerThreads.spent(since: start.workerThreads, wallSeconds: wall))\n"
+            + "  broker threads: \(brokerThreads.spent(since: start.brokerThreads, wallSeconds: wall))"
     }
 
     /// "worker 3.2 s (80% of a core), broker 2.1 s (52%), benchmark 0.6 s (15%)"

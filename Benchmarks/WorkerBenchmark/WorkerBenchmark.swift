@@ -15,6 +15,7 @@
 import AMQP
 import Foundation
 import Logging
+import Worker
 
 @main
 enum WorkerBenchmark {
@@ -87,14 +88,7 @@ enum WorkerBenchmark {
         workerEnvironment["ESCALATOR_SECRET"] = "worker benchmark secret"
         workerEnvironment["ESCALATOR_SECRET_FILE"] = ""
         workerEnvironment["ESCALATOR_LOG_LEVEL"] = environment["ESCALATOR_BENCHMARK_WORKER_LOG_LEVEL"] ?? "info"
-        workerEnvironment["ESCALATOR_NAMES_INCIDENTS_EXCHANGE"] = names.incidentsExchange
-        workerEnvironment["ESCALATOR_NAMES_PAGES_EXCHANGE"] = names.pagesExchange
-        workerEnvironment["ESCALATOR_NAMES_NOTICES_EXCHANGE"] = names.noticesExchange
-        workerEnvironment["ESCALATOR_NAMES_STATUS_EXCHANGE"] = names.statusExchange
-        workerEnvironment["ESCALATOR_NAMES_INCIDENTS_QUEUE"] = names.incidentsQueue
-        workerEnvironment["ESCALATOR_NAMES_REPLIES_QUEUE"] = names.repliesQueue
-        workerEnvironment["ESCALATOR_NAMES_DEAD_LETTER_EXCHANGE"] = names.deadLetterExchange
-        workerEnvironment["ESCALATOR_NAMES_DEAD_LETTER_QUEUE"] = names.deadLetterQueue
+        workerEnvironment.merge(names.workerEnvironment) { $1 }
         let workerLog = folder.appendingPathComponent("worker.log")
         let worker = try WorkerProcess(executable: escalator, environment: workerEnvironment, log: workerLog)
         say("worker pid \(worker.pid), log \(workerLog.path), store \(folder.path)/store.sqlite")
@@ -119,7 +113,7 @@ enum WorkerBenchmark {
         guard await collector.wait(for: pacedCount + 1, of: "page.sms.paced-desk", timeout: .seconds(120 + pacedCount / 100)) else {
             throw failure("the paced phase's first pages did not all arrive")
         }
-        let pacedCPU = CPUReading.take(worker: worker.pid, broker: brokerPID).spent(since: pacedCPUStart)
+        let pacedCPUEnd = CPUReading.take(worker: worker.pid, broker: brokerPID)
         let pacedArrivals = firstArrivals(collector.arrivals, routingKey: "page.sms.paced-desk", prefix: "paced", count: pacedCount)
         let pacedLatency = Percentiles(latencies(pacedArrivals, stamps: pacedStamps))
         let pacedAchieved = Double(pacedCount) / (Double(pacedPublished - pacedStamps.min()!) / 1e9)
@@ -211,9 +205,12 @@ enum WorkerBenchmark {
         row("timer lateness: step-2 page arrival − due (incl. relay)", arrivalLate.summary, "p99 ≤ 100 ms")
         row("timer lateness: sweep firing − due (worker's clock)", firingLate.summary, "")
         say("")
-        say("CPU, paced phase:      \(pacedCPU)")
+        say("CPU, paced phase:      \(pacedCPUEnd.spent(since: pacedCPUStart))")
+        say(pacedCPUEnd.threads(since: pacedCPUStart))
         say("CPU, full-speed phase: \(burstCPU.spent(since: burstCPUStart))")
+        say(burstCPU.threads(since: burstCPUStart))
         say("CPU, timers to the end: \(timersCPU.spent(since: burstCPU))")
+        say(timersCPU.threads(since: burstCPU))
         say(
             "output counted: \(arrivals.count) messages; dead letters \(deadLetters); worker exit status \(exitStatus.map { "\($0)" } ?? "killed")")
         say("by routing key: " + finalCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
