@@ -215,6 +215,18 @@ let package = Package(
             path: "Benchmarks/AMQPRelayBenchmark",
             swiftSettings: strictSettings
         ),
+        // End to end (issue #6): one `escalator worker` process under load, timed from outside, with
+        // the raw relay above run on the same broker for comparison (scripts/benchmark-worker).
+        .executableTarget(
+            name: "WorkerBenchmark",
+            dependencies: [
+                "AMQP", "CallTree", "WireContract", "Worker",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/WorkerBenchmark",
+            exclude: ["benchmark-plan.yaml"],
+            swiftSettings: strictSettings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -151,6 +151,24 @@ public struct WorkerConfiguration: Sendable {
     }
 }
 
+extension EscalatorNames {
+    /// The environment under which `escalator worker` uses these names (the `names.*` settings
+    /// as `ESCALATOR_NAMES_*` overrides): for tests and benchmarks that start workers with a
+    /// name prefix of their own.
+    public var workerEnvironment: [String: String] {
+        [
+            "ESCALATOR_NAMES_INCIDENTS_EXCHANGE": incidentsExchange,
+            "ESCALATOR_NAMES_PAGES_EXCHANGE": pagesExchange,
+            "ESCALATOR_NAMES_NOTICES_EXCHANGE": noticesExchange,
+            "ESCALATOR_NAMES_STATUS_EXCHANGE": statusExchange,
+            "ESCALATOR_NAMES_INCIDENTS_QUEUE": incidentsQueue,
+            "ESCALATOR_NAMES_REPLIES_QUEUE": repliesQueue,
+            "ESCALATOR_NAMES_DEAD_LETTER_EXCHANGE": deadLetterExchange,
+            "ESCALATOR_NAMES_DEAD_LETTER_QUEUE": deadLetterQueue,
+        ]
+    }
+}
+
 /// Settings that cannot be used, all of them at once, each saying what to change.
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var file: String

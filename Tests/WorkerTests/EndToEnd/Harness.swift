@@ -5,6 +5,7 @@ import Logging
 import Synchronization
 import Testing
 import WireContract
+import Worker
 
 /// The private broker `scripts/test` starts; the end-to-end tests are disabled without it.
 enum EndToEnd {
@@ -68,14 +69,7 @@ final class Scenario: Sendable {
         environment["ESCALATOR_SECRET"] = EndToEnd.secret
         environment["ESCALATOR_SECRET_FILE"] = ""
         environment["ESCALATOR_LOG_LEVEL"] = "info"
-        environment["ESCALATOR_NAMES_INCIDENTS_EXCHANGE"] = names.incidentsExchange
-        environment["ESCALATOR_NAMES_PAGES_EXCHANGE"] = names.pagesExchange
-        environment["ESCALATOR_NAMES_NOTICES_EXCHANGE"] = names.noticesExchange
-        environment["ESCALATOR_NAMES_STATUS_EXCHANGE"] = names.statusExchange
-        environment["ESCALATOR_NAMES_INCIDENTS_QUEUE"] = names.incidentsQueue
-        environment["ESCALATOR_NAMES_REPLIES_QUEUE"] = names.repliesQueue
-        environment["ESCALATOR_NAMES_DEAD_LETTER_EXCHANGE"] = names.deadLetterExchange
-        environment["ESCALATOR_NAMES_DEAD_LETTER_QUEUE"] = names.deadLetterQueue
+        environment.merge(names.workerEnvironment) { $1 }
         environment.merge(extraEnvironment) { $1 }
         return try WorkerProcess(
             environment: environment,

@@ -1,0 +1,242 @@
+// End to end (issue #6): one `escalator worker` process (release build, SQLite store) against the
+// broker at ESCALATOR_AMQP_URL (scripts/benchmark-worker starts a private one). Three phases in
+// one run, then the figures against their goals:
+//
+// 1. paced: ESCALATOR_BENCHMARK_PACED_RATE incidents/s (default 1000) for
+//    ESCALATOR_BENCHMARK_PACED_SECONDS (default 5); trigger → first page latency. Their steps
+//    wait 10 minutes, so these incidents stay open and escalating for the rest of the run.
+// 2. full speed: ESCALATOR_BENCHMARK_INCIDENTS triggers (default 10000) published as fast as
+//    confirms allow; incidents/s, messages in + out per second, trigger → first page latency.
+// 3. timers: each of those incidents' step 1 times out 5 s after its first page, most while the
+//    burst is still being taken in: lateness of every step-2 page against its due time.
+//
+// Around them, the raw rabbitmq-c relay of Benchmarks/AMQPRelayBenchmark on the same broker,
+// before and after, for the ratio worker ÷ relay. No timing is asserted anywhere.
+import AMQP
+import Foundation
+import Logging
+import Worker
+
+@main
+enum WorkerBenchmark {
+    static func main() async {
+        do {
+            try await run()
+        } catch {
+            say("error: \(error)")
+            exit(1)
+        }
+    }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "escalator.worker-benchmark")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// Step 2's timeout in the benchmark plan: a step-2 page's ack_deadline minus this is the
+    /// moment the sweep fired step 1's due time.
+    static let stepTwoTimeoutMilliseconds: Int64 = 600_000
+
+    static func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ name: String, _ fallback: Int) -> Int { Int(environment[name] ?? "") ?? fallback }
+        let url = environment["ESCALATOR_AMQP_URL"] ?? environment["ESCALATOR_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/%2F"
+        let products = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let escalator = environment["ESCALATOR_EXECUTABLE"] ?? products.appendingPathComponent("escalator").path
+        let relayBenchmark = environment["ESCALATOR_RELAY_BENCHMARK"] ?? products.appendingPathComponent("AMQPRelayBenchmark").path
+        let plan = environment["ESCALATOR_BENCHMARK_PLAN"]
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("benchmark-plan.yaml").path
+        let burst = setting("ESCALATOR_BENCHMARK_INCIDENTS", 10_000)
+        let pacedRate = setting("ESCALATOR_BENCHMARK_PACED_RATE", 1000)
+        let pacedCount = pacedRate * setting("ESCALATOR_BENCHMARK_PACED_SECONDS", 5)
+        let relayMessages = setting("ESCALATOR_BENCHMARK_RELAY_MESSAGES", 20_000)
+        let batchSize = setting("ESCALATOR_BENCHMARK_BATCH", 100)
+        let lanes = setting("ESCALATOR_BENCHMARK_LANES", 8)
+        let brokerPID = Int32(environment["ESCALATOR_BENCHMARK_BROKER_PID"] ?? "")
+        guard FileManager.default.isExecutableFile(atPath: escalator) else {
+            throw BenchmarkError("no escalator executable at \(escalator); build it with swift build -c release --product escalator")
+        }
+
+        say("Worker benchmark (issue #6): \(burst) incidents at full speed, \(pacedRate)/s paced for \(pacedCount) incidents")
+        say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; load average at start \(loadAverage())")
+        say("worker: \(escalator); plan: \(plan)")
+        let loadAtStart = loadAverage()
+
+        // The relay floor on this broker, before the worker runs.
+        var relayRuns: [(raw: Double, adapter: Double)] = []
+        if FileManager.default.isExecutableFile(atPath: relayBenchmark) {
+            let rates = try await runRelayBenchmark(executable: relayBenchmark, url: url, messages: relayMessages)
+            relayRuns.append(rates)
+            say(String(format: "relay before: raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s (%d messages)", rates.raw, rates.adapter, relayMessages))
+        } else {
+            say("relay: no AMQPRelayBenchmark at \(relayBenchmark); the ratio is not measured")
+        }
+
+        // A world of its own on the broker: prefixed names, a fresh store, a watcher on the output.
+        let names = EscalatorNames.prefixed("bench.\(UInt32.random(in: 0...UInt32.max)).")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("escalator-worker-benchmark-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let amqp = try AMQPConfiguration(url: url, connectionName: "worker benchmark")
+        let collector = try await Collector(names: names, configuration: amqp, logger: logger)
+        let publisher = AMQPPublisher(configuration: amqp, logger: logger)
+
+        var workerEnvironment = environment
+        workerEnvironment["ESCALATOR_AMQP_URL"] = url
+        workerEnvironment["ESCALATOR_STORE"] = folder.appendingPathComponent("store.sqlite").path
+        workerEnvironment["ESCALATOR_PLAN"] = plan
+        workerEnvironment["ESCALATOR_SECRET"] = "worker benchmark secret"
+        workerEnvironment["ESCALATOR_SECRET_FILE"] = ""
+        workerEnvironment["ESCALATOR_LOG_LEVEL"] = environment["ESCALATOR_BENCHMARK_WORKER_LOG_LEVEL"] ?? "info"
+        workerEnvironment.merge(names.workerEnvironment) { $1 }
+        let workerLog = folder.appendingPathComponent("worker.log")
+        let worker = try WorkerProcess(executable: escalator, environment: workerEnvironment, log: workerLog)
+        say("worker pid \(worker.pid), log \(workerLog.path), store \(folder.path)/store.sqlite")
+        func failure(_ what: String) -> BenchmarkError {
+            let log = (try? String(contentsOf: workerLog, encoding: .utf8)) ?? ""
+            return BenchmarkError("\(what)\ncounts: \(collector.counts)\nworker log (tail):\n" + log.split(separator: "\n").suffix(20).joined(separator: "\n"))
+        }
+
+        // Warm-up: the worker is up once it has paged one incident.
+        _ = try await publishAtFullSpeed(
+            makeTriggers(prefix: "warmup", type: "paced", count: 1, exchange: names.incidentsExchange),
+            publisher: publisher, batchSize: 1, lanes: 1)
+        guard await collector.wait(for: 1, of: "page.sms.paced-desk", timeout: .seconds(120)) else {
+            throw failure("the worker did not page the warm-up incident within 120 s")
+        }
+
+        // Phase 1: paced.
+        let pacedMessages = try makeTriggers(prefix: "paced", type: "paced", count: pacedCount, exchange: names.incidentsExchange)
+        let pacedCPUStart = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let pacedStamps = try await publishPaced(pacedMessages, publisher: publisher, rate: pacedRate)
+        let pacedPublished = wallNanoseconds()
+        guard await collector.wait(for: pacedCount + 1, of: "page.sms.paced-desk", timeout: .seconds(120 + pacedCount / 100)) else {
+            throw failure("the paced phase's first pages did not all arrive")
+        }
+        let pacedCPUEnd = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let pacedArrivals = firstArrivals(collector.arrivals, routingKey: "page.sms.paced-desk", prefix: "paced", count: pacedCount)
+        let pacedLatency = Percentiles(latencies(pacedArrivals, stamps: pacedStamps))
+        let pacedAchieved = Double(pacedCount) / (Double(pacedPublished - pacedStamps.min()!) / 1e9)
+
+        // Phase 2 (and 3 within it): full speed, timers firing while the burst is taken in.
+        let burstMessages = try makeTriggers(prefix: "load", type: "load", count: burst, exchange: names.incidentsExchange)
+        let burstCPUStart = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let burstStamps = try await publishAtFullSpeed(burstMessages, publisher: publisher, batchSize: batchSize, lanes: lanes)
+        let acceptedAt = wallNanoseconds()
+        guard await collector.wait(for: burst, of: "page.sms.load-desk", timeout: .seconds(120 + burst / 50)) else {
+            throw failure("the burst's first pages did not all arrive")
+        }
+        let burstCPU = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        guard await collector.wait(for: burst, of: "page.im.load-desk", timeout: .seconds(120 + burst / 50)) else {
+            throw failure("the burst's step-2 pages did not all arrive")
+        }
+        // The last status updates of step 2 trail its pages by a relay batch at most.
+        try await Task.sleep(for: .seconds(2))
+        let timersCPU = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let exitStatus = await worker.stop()
+        await publisher.close()
+        let arrivals = collector.arrivals
+        let finalCounts = collector.counts
+        await collector.close()
+
+        if FileManager.default.isExecutableFile(atPath: relayBenchmark) {
+            let rates = try await runRelayBenchmark(executable: relayBenchmark, url: url, messages: relayMessages)
+            relayRuns.append(rates)
+            say(String(format: "relay after:  raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s (%d messages)", rates.raw, rates.adapter, relayMessages))
+        }
+
+        // The figures.
+        let t0 = burstStamps.min()!
+        let firstPages = firstArrivals(arrivals, routingKey: "page.sms.load-desk", prefix: "load", count: burst)
+        let secondPages = firstArrivals(arrivals, routingKey: "page.im.load-desk", prefix: "load", count: burst)
+        let firstPagesDone = firstPages.compactMap { $0?.at }.max()!
+        let burstSeconds = Double(firstPagesDone - t0) / 1e9
+        let incidentsPerSecond = Double(burst) / burstSeconds
+        let acceptedPerSecond = Double(burst) / (Double(acceptedAt - t0) / 1e9)
+        let outInBurst = arrivals.filter { $0.at >= t0 && $0.at <= firstPagesDone }.count
+        let messagesPerSecond = Double(burst + outInBurst) / burstSeconds
+        let lastArrival = arrivals.map(\.at).max()!
+        let outWhole = arrivals.filter { $0.at >= t0 }.count
+        let wholeSeconds = Double(lastArrival - t0) / 1e9
+        let burstLatency = Percentiles(latencies(firstPages, stamps: burstStamps))
+
+        var arrivalLateness: [Double] = []
+        var firingLateness: [Double] = []
+        var firedDuringIntake = 0
+        for index in 0..<burst {
+            guard let first = firstPages[index], let second = secondPages[index] else { continue }
+            let due = first.facts.ackDeadlineMilliseconds
+            let fired = second.facts.ackDeadlineMilliseconds - stepTwoTimeoutMilliseconds
+            arrivalLateness.append(Double(second.at) / 1e6 - Double(due))
+            firingLateness.append(Double(fired - due))
+            if fired * 1_000_000 < firstPagesDone { firedDuringIntake += 1 }
+        }
+        let arrivalLate = Percentiles(arrivalLateness)
+        let firingLate = Percentiles(firingLateness)
+        let relayRaw = relayRuns.isEmpty ? nil : relayRuns.map(\.raw).reduce(0, +) / Double(relayRuns.count)
+        let deadLetters = arrivals.filter { $0.exchange == names.deadLetterExchange }.count
+
+        say("")
+        say("== Worker benchmark: \(burst) incidents at full speed, \(pacedCount) paced at \(pacedRate)/s, one worker, SQLite store ==")
+        say("load average: \(loadAtStart) at start, \(loadAverage()) at end (2 cores shared with other builds)")
+        func row(_ figure: String, _ value: String, _ goal: String) {
+            say(figure.padding(toLength: 58, withPad: " ", startingAt: 0) + " " + value.padding(toLength: 54, withPad: " ", startingAt: 0) + " " + goal)
+        }
+        row("figure", "value", "goal")
+        row("triggers accepted (confirmed) per second", String(format: "%.0f/s", acceptedPerSecond), "")
+        row("incidents/s (first publish → last first page)", String(format: "%.0f/s over %.1f s", incidentsPerSecond, burstSeconds), "")
+        row(
+            "worker messages in + out /s (same window)",
+            String(format: "%.0f/s (%d in, %d out)", messagesPerSecond, burst, outInBurst), "")
+        row(
+            "  … until the last step-2 message",
+            String(format: "%.0f/s (%d in, %d out in %.1f s)", Double(burst + outWhole) / wholeSeconds, burst, outWhole, wholeSeconds), "")
+        if let relayRaw {
+            row("raw rabbitmq-c relay msgs/s (relayed; ×2 = in + out)", String(format: "%.0f/s (%.0f in + out)", relayRaw, 2 * relayRaw), "")
+            row(
+                "ratio worker (in + out)/s ÷ relay (in + out)/s",
+                String(format: "%.3f  (÷ relayed/s: %.3f)", messagesPerSecond / (2 * relayRaw), messagesPerSecond / relayRaw), "≥ 0.5")
+        } else {
+            row("ratio worker ÷ relay", "not measured", "≥ 0.5")
+        }
+        row("first page latency, full speed", burstLatency.summary, "")
+        row(String(format: "first page latency, paced (achieved %.0f/s)", pacedAchieved), pacedLatency.summary, "p99 ≤ 20 ms at 1,000/s")
+        row("open escalations when step-1 timers fired (peak)", "\(pacedCount + 1 + burst) (\(firedDuringIntake) of \(burst) fired during intake)", "10,000")
+        row("timer lateness: step-2 page arrival − due (incl. relay)", arrivalLate.summary, "p99 ≤ 100 ms")
+        row("timer lateness: sweep firing − due (worker's clock)", firingLate.summary, "")
+        say("")
+        say("CPU, paced phase:      \(pacedCPUEnd.spent(since: pacedCPUStart))")
+        say(pacedCPUEnd.threads(since: pacedCPUStart))
+        say("CPU, full-speed phase: \(burstCPU.spent(since: burstCPUStart))")
+        say(burstCPU.threads(since: burstCPUStart))
+        say("CPU, timers to the end: \(timersCPU.spent(since: burstCPU))")
+        say(timersCPU.threads(since: burstCPU))
+        say(
+            "output counted: \(arrivals.count) messages; dead letters \(deadLetters); worker exit status \(exitStatus.map { "\($0)" } ?? "killed")")
+        say("by routing key: " + finalCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        let missing = firstPages.filter { $0 == nil }.count + secondPages.filter { $0 == nil }.count
+        if missing > 0 { say("warning: \(missing) pages could not be matched to their incident") }
+    }
+
+    struct Seen {
+        let at: Int64
+        let facts: PageFacts
+    }
+
+    /// The first arrival of each incident's page under `routingKey`, by incident index.
+    static func firstArrivals(_ arrivals: [Collector.Arrival], routingKey: String, prefix: String, count: Int) -> [Seen?] {
+        var seen = [Seen?](repeating: nil, count: count)
+        for arrival in arrivals where arrival.routingKey == routingKey {
+            guard let facts = PageFacts(arrival.body), let index = incidentIndex(ofKey: facts.incidentKey, prefix: prefix), index < count,
+                seen[index] == nil
+            else { continue }
+            seen[index] = Seen(at: arrival.at, facts: facts)
+        }
+        return seen
+    }
+
+    /// Milliseconds from each incident's publish to its first page.
+    static func latencies(_ seen: [Seen?], stamps: [Int64]) -> [Double] {
+        zip(seen, stamps).compactMap { page, stamp in page.map { Double($0.at - stamp) / 1e6 } }
+    }
+}
