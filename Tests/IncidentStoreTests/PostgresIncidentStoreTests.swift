@@ -35,8 +35,7 @@ struct PostgresIncidentStoreTests {
 
     @Test("On the database's clock, workers with skewed clocks agree on what is due and whose lease holds")
     func databaseClockMakesSkewHarmless() async throws {
-        let store = try await TestPostgres.makeStore(clock: .database)
-        do {
+        try await TestPostgres.withStore(clock: .database) { store in
             let dbNow = try await store.currentTime()
             let slow = dbNow + .seconds(-3600)  // a worker an hour behind the database
             let fast = dbNow + .seconds(3600)  // and one an hour ahead
@@ -69,11 +68,47 @@ struct PostgresIncidentStoreTests {
             let again = try await store.claimDueTimes(now: slow, lease: .seconds(30), limit: 10)
             #expect(again.map(\.id) == [.statusCadence(1)])
             #expect(again.first?.token != claim.token)
-        } catch {
-            await TestPostgres.dropStore(store)
-            throw error
         }
-        await TestPostgres.dropStore(store)
+    }
+
+    @Test("Workers whose batches lock two incidents in opposite orders both finish: a deadlock is a conflict")
+    func deadlockIsAConflict() async throws {
+        let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+        try await TestPostgres.withStore { store in
+            _ = try await store.apply(batch: [
+                worker.trigger(messageID: "incident:a", key: "fire-a", incident: "inc-a", at: t0),
+                worker.trigger(messageID: "incident:b", key: "fire-b", incident: "inc-b", at: t0),
+            ])
+            /// Writes the incident's state again (version + 1); `pause` holds the transaction
+            /// after the batch's first write, so both workers hold one row when they reach the other.
+            func touch(_ incident: IncidentID, _ id: String, pause: Bool) -> ApplyRequest {
+                ApplyRequest(messageID: id, lookup: .id(incident), at: t0) { input in
+                    if pause { usleep(300_000) }
+                    return IncidentChanges(state: input.incident?.state)
+                }
+            }
+            /// Applies the batch, then its conflicts again, until every message took effect.
+            func applyAll(_ batch: [ApplyRequest]) async throws {
+                var pending = batch
+                for _ in 0..<10 where !pending.isEmpty {
+                    let results = try await store.apply(batch: pending)
+                    pending = zip(pending, results).filter { (try? $1.get()) == .conflict }.map(\.0)
+                }
+                #expect(pending.isEmpty)
+            }
+            let rounds = 3
+            for round in 0..<rounds {
+                async let first: Void = applyAll([
+                    touch("inc-a", "test:1a\(round)", pause: false), touch("inc-b", "test:1b\(round)", pause: true),
+                ])
+                async let second: Void = applyAll([
+                    touch("inc-b", "test:2b\(round)", pause: false), touch("inc-a", "test:2a\(round)", pause: true),
+                ])
+                _ = try await (first, second)
+            }
+            #expect(try await store.incident(.id("inc-a"))?.version == Int64(1 + 2 * rounds))
+            #expect(try await store.incident(.id("inc-b"))?.version == Int64(1 + 2 * rounds))
+        }
     }
 
     @Test("A server that is not there is reported as unavailable, naming host and port")
@@ -147,8 +182,7 @@ struct PostgresOutageTests {
         var configuration = try TestPostgres.configuration()
         configuration.port = cluster.port
         configuration.connectionWait = .seconds(2)
-        let store = try await TestPostgres.makeStore(configuration: configuration)
-        do {
+        try await TestPostgres.withStore(configuration: configuration) { store in
             let first = try await store.apply(
                 worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
             #expect(first.applied?.opened == true)
@@ -177,11 +211,7 @@ struct PostgresOutageTests {
             #expect(outcome?.applied?.version == 2)
             #expect(try await store.apply(update) == .alreadyProcessed)
             #expect(try await store.incident(.id("inc-1"))?.version == 2)
-        } catch {
-            await TestPostgres.dropStore(store)
-            throw error
         }
-        await TestPostgres.dropStore(store)
     }
 }
 

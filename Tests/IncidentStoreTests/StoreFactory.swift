@@ -94,6 +94,21 @@ enum TestPostgres {
         return store
     }
 
+    /// Runs `body` with a connected, running store in a fresh schema, dropped afterwards.
+    static func withStore(
+        configuration: PostgresIncidentStoreConfiguration? = nil, clock: PostgresIncidentStoreConfiguration.Clock = .caller,
+        _ body: (PostgresIncidentStore) async throws -> Void
+    ) async throws {
+        let store = try await makeStore(configuration: configuration, clock: clock)
+        do {
+            try await body(store)
+        } catch {
+            await dropStore(store)
+            throw error
+        }
+        await dropStore(store)
+    }
+
     /// Drops the store's schema and stops its pool.
     static func dropStore(_ store: PostgresIncidentStore) async {
         _ = try? await store.query("dropping the test schema", "DROP SCHEMA \(unescaped: store.configuration.schema) CASCADE")
