@@ -26,7 +26,7 @@ struct ErrorTranslator: Sendable {
     }
 
     func translate(_ error: any Error, _ doing: String) -> any Error {
-        if error is IncidentStoreError || error is CancellationError { return error }
+        if error is IncidentStoreError || error is CancellationError || error is RolledBackMessage { return error }
         if let error = error as? PostgresTransactionError {
             let inner = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError
             if let inner { return translate(inner, doing) }

@@ -96,14 +96,19 @@ public final class PostgresIncidentStore: IncidentStore, Service {
     public func apply(batch: [ApplyRequest]) async throws -> [Result<ApplyOutcome, any Error>] {
         guard !batch.isEmpty else { return [] }
         let clock = configuration.clock
-        let results = try await transaction("applying \(batch.count) message(s)") { connection in
-            let writer = Writer(connection: connection, logger: self.logger, clock: clock)
-            var results: [Result<ApplyOutcome, any Error>] = []
-            results.reserveCapacity(batch.count)
-            for request in batch {
-                results.append(try await writer.applyOne(request))
+        let results: [Result<ApplyOutcome, any Error>]
+        do {
+            results = try await transaction("applying \(batch.count) message(s)") { connection in
+                let writer = Writer(connection: connection, logger: self.logger, clock: clock)
+                var results: [Result<ApplyOutcome, any Error>] = []
+                results.reserveCapacity(batch.count)
+                for request in batch {
+                    results.append(try await writer.applyOne(request, savepoint: batch.count > 1))
+                }
+                return results
             }
-            return results
+        } catch let rolledBack as RolledBackMessage {
+            results = [rolledBack.result]
         }
         for case (let request, .success(.conflict)) in zip(batch, results) {
             logger.debug("store conflict", metadata: ["message_id": "\(request.messageID)"])

@@ -10,6 +10,83 @@ private struct MessageFailure: Error {
     var underlying: any Error
 }
 
+/// Thrown by a message applied alone whose result keeps nothing: the transaction is rolled
+/// back and the result returned.
+struct RolledBackMessage: Error {
+    var result: Result<ApplyOutcome, any Error>
+}
+
+/// One message's rows as JSON, unpacked by `Writer.writeRows` (snake_case keys, as the SQL
+/// reads them; absent keys are NULL).
+struct RowsJSON: Encodable {
+    struct Due: Encodable {
+        var due_id: String
+        var due_at: Int64
+    }
+
+    struct TimelineRow: Encodable {
+        var at: Int64
+        var kind: String
+        var department, contact, channel, reference: String?
+        var since_first_page_ms: Int64?
+        var summary: String
+        var detail: String
+
+        init(_ item: TimelineItem) {
+            at = item.at.millisecondsSinceEpoch
+            kind = item.kind.rawValue
+            department = item.department?.rawValue
+            contact = item.contact?.rawValue
+            channel = item.channel
+            reference = item.reference
+            since_first_page_ms = item.sinceFirstPage?.milliseconds
+            summary = item.summary
+            detail = RowsJSON.sortedJSON(item.detail)
+        }
+    }
+
+    struct OutboxRow: Encodable {
+        var message_id, exchange, routing_key, properties: String
+        /// Base64, as JSONEncoder writes `Data`.
+        var body: Data
+
+        init(_ message: OutboxMessage) throws {
+            message_id = message.messageID
+            exchange = message.exchange
+            routing_key = message.routingKey
+            properties = RowsJSON.sortedJSON(message.properties)
+            body = message.body
+        }
+    }
+
+    struct ParcelRow: Encodable {
+        var waybill, customer_id: String
+        var locale: String?
+    }
+
+    struct Notice: Encodable {
+        var waybill, kind: String
+    }
+
+    var schedule: [Due]
+    var timeline: [TimelineRow]
+    var outbox: [OutboxRow]
+    var parcels: [ParcelRow]
+    var notices: [Notice]
+
+    func encoded() throws -> String {
+        String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
+    }
+
+    /// The JSON text the stores keep for detail and properties: sorted keys, so equal values
+    /// are equal text.
+    static func sortedJSON(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}
+
 /// The database's clock in milliseconds since the epoch, read when the statement runs.
 let databaseNowSQL = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
@@ -19,33 +96,41 @@ struct Writer {
     let logger: Logger
     let clock: PostgresIncidentStoreConfiguration.Clock
 
+    /// Runs one statement and collects its rows on the connection's event loop: one hop back
+    /// to the caller per statement instead of one per row batch.
     @discardableResult
     func run(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await connection.query(query, logger: logger).collect()
+        let result: EventLoopFuture<PostgresQueryResult> = connection.query(query, logger: logger)
+        return try await result.get().rows
     }
 
-    func applyOne(_ request: ApplyRequest) async throws -> Result<ApplyOutcome, any Error> {
+    /// Applies one message. In a batch (`savepoint`) a conflict or failure rolls back this
+    /// message's savepoint only. Alone, it saves the savepoint's two round trips: a conflict or
+    /// failure throws `RolledBackMessage`, and the caller rolls the whole transaction back.
+    func applyOne(_ request: ApplyRequest, savepoint: Bool) async throws -> Result<ApplyOutcome, any Error> {
         if try await inboxContains(request.messageID) {
             // The due time fired and took effect already (a lapsed lease let a second worker
             // claim it): it is done either way.
             if let claim = request.completing { try await deleteFired(claim) }
             return .success(.alreadyProcessed)
         }
-        try await run("SAVEPOINT message")
+        if savepoint { try await run("SAVEPOINT message") }
         let result: Result<ApplyOutcome, any Error>
         do {
-            let outcome = try await write(request)
-            if outcome == .conflict { try await run("ROLLBACK TO SAVEPOINT message") }
-            result = .success(outcome)
+            result = .success(try await write(request))
         } catch let failure as MessageFailure {
-            try await run("ROLLBACK TO SAVEPOINT message")
             result = .failure(failure.underlying)
         } catch where ErrorTranslator.isUniqueViolation(error) || ErrorTranslator.isRetryableConflict(error) {
             // Another writer opened the key, recorded the message, or locked rows in the
             // opposite order first: applied again, the message sees what it did.
-            try await run("ROLLBACK TO SAVEPOINT message")
             result = .success(.conflict)
         }
+        if case .success(.applied) = result {
+            if savepoint { try await run("RELEASE SAVEPOINT message") }
+            return result
+        }
+        guard savepoint else { throw RolledBackMessage(result: result) }
+        try await run("ROLLBACK TO SAVEPOINT message")
         try await run("RELEASE SAVEPOINT message")
         return result
     }
@@ -118,11 +203,13 @@ struct Writer {
             incident = state.id
         }
 
-        var written = 0
-        var duplicates = 0
+        var outboxWritten = 0
         if let incident {
             if let claim = request.completing { try await deleteFired(claim) }
-            try await writeRows(changes, of: incident, request: request, written: &written, duplicates: &duplicates)
+            if !changes.cancel.isEmpty {
+                let cancel = changes.cancel.map(\.description)
+                try await run("DELETE FROM due_time WHERE incident_id = \(incident.rawValue) AND due_id = ANY(\(cancel))")
+            }
         } else if !changes.isEmpty, !changes.onlyTimeline {
             throw MessageFailure(
                 underlying: IncidentStoreError(
@@ -133,91 +220,102 @@ struct Writer {
             try await deleteFired(claim)
         }
 
-        if let hook = request.beforeCommit {
+        // The rows and the inbox id in one statement; apart when a hook runs between them. A
+        // unique violation on the inbox (another writer recorded the same message in between) is
+        // a conflict: applied again, it is `.alreadyProcessed`.
+        let hook = request.beforeCommit
+        if let incident {
+            outboxWritten = try await writeRows(changes, of: incident, request: request, recordingInbox: hook == nil)
+        }
+        if let hook {
             do { try hook() } catch { throw MessageFailure(underlying: error) }
         }
-        // A unique violation here (another writer recorded the same message in between) is a
-        // conflict: applied again, it is `.alreadyProcessed`.
-        try await run(
-            """
-            INSERT INTO inbox (message_id, incident_id, processed_at)
-            VALUES (\(request.messageID), \(incident?.rawValue), \(request.at.millisecondsSinceEpoch))
-            """)
+        if hook != nil || incident == nil {
+            try await run(
+                """
+                INSERT INTO inbox (message_id, incident_id, processed_at)
+                VALUES (\(request.messageID), \(incident?.rawValue), \(request.at.millisecondsSinceEpoch))
+                """)
+        }
         return .applied(
             ApplyOutcome.Applied(
-                incident: incident, version: version, opened: opened, outboxWritten: written,
-                outboxDuplicates: duplicates))
+                incident: incident, version: version, opened: opened, outboxWritten: outboxWritten,
+                outboxDuplicates: changes.outbox.count - outboxWritten))
     }
 
+    /// Writes the due times, timeline, outbox rows, parcels and notice marks of one message
+    /// (and its inbox id) in one statement: each kind of row is a JSON array unpacked by a
+    /// data-modifying CTE. Returns how many outbox rows were new.
     private func writeRows(
-        _ changes: IncidentChanges, of incident: IncidentID, request: ApplyRequest, written: inout Int,
-        duplicates: inout Int
-    ) async throws {
+        _ changes: IncidentChanges, of incident: IncidentID, request: ApplyRequest, recordingInbox: Bool
+    ) async throws -> Int {
         let id = incident.rawValue
         let now = request.at.millisecondsSinceEpoch
-        for due in changes.cancel {
-            try await run("DELETE FROM due_time WHERE incident_id = \(id) AND due_id = \(due.description)")
-        }
         // On the database's clock a due time keeps its delay after the transition's `at`, counted
         // from the database's time instead of the handling host's.
         let shiftFrom: Int64? = clock == .database ? now : nil
+        var schedule: [String: Int64] = [:]  // the last time given for a due id wins
+        var scheduleOrder: [String] = []
         for due in changes.schedule {
-            try await run(
-                """
+            let key = due.id.description
+            if schedule.updateValue(due.at.millisecondsSinceEpoch, forKey: key) == nil { scheduleOrder.append(key) }
+        }
+        let rows = RowsJSON(
+            schedule: scheduleOrder.map { RowsJSON.Due(due_id: $0, due_at: schedule[$0]!) },
+            timeline: changes.timeline.map(RowsJSON.TimelineRow.init),
+            outbox: try changes.outbox.map(RowsJSON.OutboxRow.init),
+            parcels: changes.parcels.map {
+                RowsJSON.ParcelRow(waybill: $0.waybill, customer_id: $0.customerID, locale: $0.locale)
+            },
+            notices: changes.noticesSent.map { RowsJSON.Notice(waybill: $0.waybill, kind: $0.kind.rawValue) })
+        let json = try rows.encoded()
+        let inboxID: String? = recordingInbox ? request.messageID : nil
+        let result = try await run(
+            """
+            WITH input AS MATERIALIZED (SELECT \(json)::jsonb AS j),
+            scheduled AS (
                 INSERT INTO due_time (incident_id, due_id, due_at)
-                VALUES (\(id), \(due.id.description),
-                    \(due.at.millisecondsSinceEpoch)::bigint + COALESCE(\(unescaped: databaseNowSQL) - \(shiftFrom)::bigint, 0))
+                SELECT \(id), e.v->>'due_id',
+                    (e.v->>'due_at')::bigint + COALESCE(\(unescaped: databaseNowSQL) - \(shiftFrom)::bigint, 0)
+                FROM input, jsonb_array_elements(input.j->'schedule') e(v)
                 ON CONFLICT (incident_id, due_id)
                 DO UPDATE SET due_at = excluded.due_at, claim_token = NULL, claimed_until = NULL
-                """)
-        }
-        if !changes.timeline.isEmpty {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            for item in changes.timeline {
-                let detail = String(decoding: try encoder.encode(item.detail), as: UTF8.self)
-                try await run(
-                    """
-                    INSERT INTO timeline (incident_id, at, kind, department, contact, channel, reference,
-                        since_first_page_ms, summary, detail)
-                    VALUES (\(id), \(item.at.millisecondsSinceEpoch), \(item.kind.rawValue), \(item.department?.rawValue),
-                        \(item.contact?.rawValue), \(item.channel), \(item.reference), \(item.sinceFirstPage?.milliseconds),
-                        \(item.summary), \(detail))
-                    """)
-            }
-        }
-        if !changes.outbox.isEmpty {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            for message in changes.outbox {
-                let properties = String(decoding: try encoder.encode(message.properties), as: UTF8.self)
-                let inserted = try await run(
-                    """
-                    INSERT INTO outbox (message_id, incident_id, exchange, routing_key, properties, body, created_at)
-                    VALUES (\(message.messageID), \(id), \(message.exchange), \(message.routingKey), \(properties),
-                        \(message.body), \(now))
-                    ON CONFLICT (message_id) DO NOTHING
-                    RETURNING seq
-                    """)
-                if inserted.isEmpty { duplicates += 1 } else { written += 1 }
-            }
-        }
-        for parcel in changes.parcels {
-            try await run(
-                """
+            ),
+            timeline_rows AS (
+                INSERT INTO timeline (incident_id, at, kind, department, contact, channel, reference,
+                    since_first_page_ms, summary, detail)
+                SELECT \(id), (e.v->>'at')::bigint, e.v->>'kind', e.v->>'department', e.v->>'contact',
+                    e.v->>'channel', e.v->>'reference', (e.v->>'since_first_page_ms')::bigint, e.v->>'summary',
+                    e.v->>'detail'
+                FROM input, jsonb_array_elements(input.j->'timeline') WITH ORDINALITY e(v, n) ORDER BY e.n
+            ),
+            outbox_rows AS (
+                INSERT INTO outbox (message_id, incident_id, exchange, routing_key, properties, body, created_at)
+                SELECT e.v->>'message_id', \(id), e.v->>'exchange', e.v->>'routing_key', e.v->>'properties',
+                    decode(e.v->>'body', 'base64'), \(now)
+                FROM input, jsonb_array_elements(input.j->'outbox') WITH ORDINALITY e(v, n) ORDER BY e.n
+                ON CONFLICT (message_id) DO NOTHING
+                RETURNING 1
+            ),
+            parcel_rows AS (
                 INSERT INTO parcel (incident_id, waybill, customer_id, locale)
-                VALUES (\(id), \(parcel.waybill), \(parcel.customerID), \(parcel.locale))
+                SELECT \(id), e.v->>'waybill', e.v->>'customer_id', e.v->>'locale'
+                FROM input, jsonb_array_elements(input.j->'parcels') WITH ORDINALITY e(v, n) ORDER BY e.n
                 ON CONFLICT (incident_id, waybill) DO NOTHING
-                """)
-        }
-        for mark in changes.noticesSent {
-            try await run(
-                """
+            ),
+            notice_rows AS (
                 INSERT INTO parcel_notice (incident_id, waybill, kind, sent_at)
-                VALUES (\(id), \(mark.waybill), \(mark.kind.rawValue), \(now))
+                SELECT \(id), e.v->>'waybill', e.v->>'kind', \(now)
+                FROM input, jsonb_array_elements(input.j->'notices') e(v)
                 ON CONFLICT (incident_id, waybill, kind) DO NOTHING
-                """)
-        }
+            ),
+            inbox_row AS (
+                INSERT INTO inbox (message_id, incident_id, processed_at)
+                SELECT \(inboxID)::text, \(id), \(now) WHERE \(inboxID)::text IS NOT NULL
+            )
+            SELECT COUNT(*) FROM outbox_rows
+            """)
+        return Int(try result[0].decode(Int64.self))
     }
 
     /// Deletes the due time a claim fired, unless it was moved to another time since.
