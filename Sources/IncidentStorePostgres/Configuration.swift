@@ -1,5 +1,5 @@
 import Foundation
-public import IncidentStore
+import IncidentStore
 
 /// Where the PostgreSQL store's database is and how the store uses it.
 public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStringConvertible {

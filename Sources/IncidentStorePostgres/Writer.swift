@@ -161,11 +161,9 @@ struct Writer {
         if let state = changes.state {
             let encoded: Data
             do {
-                encoded = try JSONEncoder().encode(state)
+                encoded = try state.storedJSON(message: request.messageID)
             } catch {
-                throw MessageFailure(
-                    underlying: IncidentStoreError(
-                        .invalidChanges, "message \(request.messageID): cannot encode the state of \(state.id): \(error)"))
+                throw MessageFailure(underlying: error)
             }
             let resolvedAt = state.resolution?.at.millisecondsSinceEpoch
             if let current, current.id == state.id {
@@ -182,11 +180,8 @@ struct Writer {
             } else {
                 if let current, !current.isResolved {
                     throw MessageFailure(
-                        underlying: IncidentStoreError(
-                            .invalidChanges,
-                            "message \(request.messageID): its transition opened incident \(state.id) for key "
-                                + "\(state.key) while incident \(current.id) is open with that key; "
-                                + "a trigger for an open key must update that incident."))
+                        underlying: IncidentStoreError.openedOverOpenIncident(
+                            message: request.messageID, opened: state, open: current.id))
                 }
                 // A unique violation (another writer opened the key or the id first) is a conflict.
                 try await run(
@@ -212,10 +207,7 @@ struct Writer {
             }
         } else if !changes.isEmpty, !changes.onlyTimeline {
             throw MessageFailure(
-                underlying: IncidentStoreError(
-                    .invalidChanges,
-                    "message \(request.messageID) found no incident (\(request.lookup)) and opened none, "
-                        + "yet has rows to write: they would belong to no incident."))
+                underlying: IncidentStoreError.rowsWithoutIncident(message: request.messageID, lookup: request.lookup))
         } else if let claim = request.completing {
             try await deleteFired(claim)
         }
@@ -369,14 +361,7 @@ struct Writer {
 enum Rows {
     static func incident(_ row: PostgresRow) throws -> StoredIncident {
         let (id, data, version) = try row.decode((String, Data, Int64).self)
-        do {
-            return StoredIncident(state: try JSONDecoder().decode(IncidentState.self, from: data), version: version)
-        } catch {
-            throw IncidentStoreError(
-                .corruptRow,
-                "cannot decode the state of incident \(id): \(error). The row was written by another version of "
-                    + "Escalator; run the version that wrote it, or migrate the store.")
-        }
+        return try StoredIncident(id: id, storedJSON: data, version: version)
     }
 
     static func timeline(_ row: PostgresRow) throws -> TimelineRecord {
