@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "AMQP", targets: ["AMQP"]),
         .library(name: "IncidentStore", targets: ["IncidentStore"]),
         .library(name: "IncidentStoreSQLite", targets: ["IncidentStoreSQLite"]),
+        .library(name: "IncidentStorePostgres", targets: ["IncidentStorePostgres"]),
+        .library(name: "IncidentStoreSelection", targets: ["IncidentStoreSelection"]),
     ],
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
@@ -29,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -85,7 +88,7 @@ let package = Package(
             name: "EscalatorCLI",
             dependencies: [
                 "CallTree", "PlanFile", "Rendering",
-                "WireContract", "AMQP", "IncidentStore", "IncidentStoreSQLite", "Worker",
+                "WireContract", "AMQP", "IncidentStore", "IncidentStoreSQLite", "IncidentStoreSelection", "Worker",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -121,6 +124,31 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The store for several hosts on PostgreSQL (postgres-nio): the same behaviour as SQLite.
+        .target(
+            name: "IncidentStorePostgres",
+            dependencies: [
+                "IncidentStore",
+                "CallTree",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Chooses the store from configuration (`ESCALATOR_STORE`): a SQLite file or a PostgreSQL URL.
+        .target(
+            name: "IncidentStoreSelection",
+            dependencies: [
+                "IncidentStore",
+                "IncidentStoreSQLite",
+                "IncidentStorePostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // A fixture plan and a small worker-like driver shared by the store's tests, its
         // multi-process helper and its benchmark.
         .target(
@@ -141,15 +169,22 @@ let package = Package(
             dependencies: [
                 "IncidentStore",
                 "IncidentStoreSQLite",
+                "IncidentStorePostgres",
+                "IncidentStoreSelection",
                 "IncidentStoreFixtures",
                 "CallTree",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "StoreBenchmark",
-            dependencies: ["IncidentStore", "IncidentStoreSQLite", "IncidentStoreFixtures", "CallTree"],
+            dependencies: [
+                "IncidentStore", "IncidentStoreSQLite", "IncidentStorePostgres", "IncidentStoreFixtures", "CallTree",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             path: "Benchmarks/StoreBenchmark",
             swiftSettings: strictSettings
         ),
@@ -158,7 +193,8 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite", "AMQP",
+                "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite",
+                "IncidentStoreSelection", "AMQP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -3,6 +3,7 @@ public struct IncidentStoreError: Error, Sendable, Hashable, CustomStringConvert
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case cannotOpen, migrationFailed, databaseFailed, corruptRow, invalidChanges, internalError
+            case unavailable, invalidConfiguration
         }
 
         private let base: Base
@@ -19,6 +20,13 @@ public struct IncidentStoreError: Error, Sendable, Hashable, CustomStringConvert
         /// A transition returned changes the store refuses (a new incident over an open one).
         public static let invalidChanges = Code(.invalidChanges)
         public static let internalError = Code(.internalError)
+        /// The database server cannot be reached for now (down, restarting, network, every
+        /// connection busy): the call kept nothing, or its transaction was rolled back. Transient:
+        /// wait and call again; the inbox makes a repeated message harmless.
+        public static let unavailable = Code(.unavailable)
+        /// The store's location or settings are wrong (a malformed `ESCALATOR_STORE`): fix the
+        /// configuration; retrying cannot help.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
 
         public var description: String { base.rawValue }
     }
@@ -32,4 +40,8 @@ public struct IncidentStoreError: Error, Sendable, Hashable, CustomStringConvert
     }
 
     public var description: String { "\(code): \(message)" }
+
+    /// True when calling again later may succeed (`.unavailable`): the worker waits and retries
+    /// instead of stopping.
+    public var isTransient: Bool { code == .unavailable }
 }

@@ -56,11 +56,9 @@ struct Writer {
         if let state = changes.state {
             let encoded: Data
             do {
-                encoded = try JSONEncoder().encode(state)
+                encoded = try state.storedJSON(message: request.messageID)
             } catch {
-                throw MessageFailure(
-                    underlying: IncidentStoreError(
-                        .invalidChanges, "message \(request.messageID): cannot encode the state of \(state.id): \(error)"))
+                throw MessageFailure(underlying: error)
             }
             if let current, current.id == state.id {
                 try db.cachedStatement(
@@ -78,11 +76,8 @@ struct Writer {
             } else {
                 if let current, !current.isResolved {
                     throw MessageFailure(
-                        underlying: IncidentStoreError(
-                            .invalidChanges,
-                            "message \(request.messageID): its transition opened incident \(state.id) for key "
-                                + "\(state.key) while incident \(current.id) is open with that key; "
-                                + "a trigger for an open key must update that incident."))
+                        underlying: IncidentStoreError.openedOverOpenIncident(
+                            message: request.messageID, opened: state, open: current.id))
                 }
                 do {
                     try db.cachedStatement(
@@ -113,10 +108,7 @@ struct Writer {
             try writeRows(changes, of: incident, at: request.at, written: &written, duplicates: &duplicates)
         } else if !changes.isEmpty, !changes.onlyTimeline {
             throw MessageFailure(
-                underlying: IncidentStoreError(
-                    .invalidChanges,
-                    "message \(request.messageID) found no incident (\(request.lookup)) and opened none, "
-                        + "yet has rows to write: they would belong to no incident."))
+                underlying: IncidentStoreError.rowsWithoutIncident(message: request.messageID, lookup: request.lookup))
         } else if let claim = request.completing {
             try deleteFired(claim)
         }
@@ -267,16 +259,7 @@ struct Writer {
 /// Rows into values.
 enum Rows {
     static func incident(_ row: Row) throws -> StoredIncident {
-        let id: String = row[0]
-        let data: Data = row[1]
-        do {
-            return StoredIncident(state: try JSONDecoder().decode(IncidentState.self, from: data), version: row[2])
-        } catch {
-            throw IncidentStoreError(
-                .corruptRow,
-                "cannot decode the state of incident \(id): \(error). The row was written by another version of "
-                    + "Escalator; run the version that wrote it, or migrate the store.")
-        }
+        try StoredIncident(id: row[0], storedJSON: row[1], version: row[2])
     }
 
     static func timeline(_ row: Row) throws -> TimelineRecord {

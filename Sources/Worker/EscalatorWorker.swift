@@ -2,7 +2,7 @@ import AMQP
 import CallTree
 import Foundation
 import IncidentStore
-import IncidentStoreSQLite
+import IncidentStoreSelection
 import Logging
 import PlanFile
 import Rendering
@@ -28,7 +28,8 @@ public struct EscalatorWorker: Sendable {
         let renderer = try Renderer.load(contentsOf: configuration.planPath)
         let processor = EscalationProcessor(
             renderer: renderer, signer: PageTokenSigner(secret: configuration.secret), names: configuration.names)
-        let store = try Self.openStore(configuration.store, logger: logger)
+        let opened = try await Self.openStore(configuration.store, logger: logger)
+        let store = opened.store
         let amqp = try AMQPConfiguration(
             url: configuration.amqpURL, tls: configuration.tls,
             connectionName: "escalator worker \(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier)",
@@ -88,7 +89,8 @@ public struct EscalatorWorker: Sendable {
         // Shut down in reverse order: intake first, then the sweep, then the relay drains.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: ([relay, sweep, replies, incidents] as [any Service]).map {
+                // The store's own service (PostgreSQL's connection pool) starts first and stops last.
+                services: ([opened.service, relay, sweep, replies, incidents] as [(any Service)?]).compactMap { $0 }.map {
                     .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
                 },
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -104,14 +106,21 @@ public struct EscalatorWorker: Sendable {
         logger.info("worker stopped")
     }
 
-    /// The store named by `store`: a SQLite file path or `sqlite://` URL.
-    public static func openStore(_ location: String, logger: Logger) throws -> any IncidentStore {
-        if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            throw ConfigurationError(
-                file: "store (ESCALATOR_STORE)", problems: ["PostgreSQL stores are not available in this build; use a SQLite path"])
+    /// The store named by `store` (ESCALATOR_STORE): a SQLite path or a postgres:// URL. A
+    /// database that cannot be reached yet is waited for, so workers may start before it.
+    static func openStore(_ written: String, logger: Logger) async throws -> OpenedIncidentStore {
+        let location = try IncidentStoreLocation(parsing: written)
+        var attempt = 0
+        while true {
+            do {
+                return try await location.open(logger: logger)
+            } catch let error as IncidentStoreError where error.isTransient {
+                attempt += 1
+                let delay = Duration.milliseconds(min(10_000, 250 << min(attempt, 6)))
+                logger.error("store not reachable yet, retrying in \(delay): \(error.message)")
+                try await Task.sleep(for: delay)
+            }
         }
-        let path = location.hasPrefix("sqlite://") ? String(location.dropFirst("sqlite://".count)) : location
-        return try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
     }
 }
 

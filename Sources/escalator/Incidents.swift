@@ -36,8 +36,11 @@ struct Incidents: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures { () throws(CommandFailure) in
             let settings = try settings.load()
-            let store = try settings.openStoreForReading(logger: .quiet("escalator.incidents"))
-            let incidents = try await IncidentReports.incidents(in: store, includeResolved: all, limit: limit)
+            let (all, limit) = (all, limit)
+            let incidents = try await settings.withStoreForReading(logger: .quiet("escalator.incidents")) {
+                store throws(CommandFailure) in
+                try await IncidentReports.incidents(in: store, includeResolved: all, limit: limit)
+            }
             FileHandle.standardOutput.write(
                 Data((format == .json ? IncidentReports.incidentsJSON(incidents) : IncidentReports.incidentsText(incidents, includeResolved: all)).utf8))
         }
@@ -70,8 +73,11 @@ struct Timeline: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures { () throws(CommandFailure) in
             let settings = try settings.load()
-            let store = try settings.openStoreForReading(logger: .quiet("escalator.timeline"))
-            let report = try await IncidentReports.timeline(of: incident, in: store)
+            let incident = incident
+            let report = try await settings.withStoreForReading(logger: .quiet("escalator.timeline")) {
+                store throws(CommandFailure) in
+                try await IncidentReports.timeline(of: incident, in: store)
+            }
             FileHandle.standardOutput.write(
                 Data((format == .json ? IncidentReports.timelineJSON(report) : IncidentReports.timelineText(report)).utf8))
         }

@@ -141,14 +141,15 @@ struct IncidentReportTests {
         #expect(error?.message.contains("escalator incidents --all") == true)
     }
 
-    @Test func readingAStoreThatIsNotThereFailsWithoutCreatingIt() throws {
+    @Test func readingAStoreThatIsNotThereFailsWithoutCreatingIt() async throws {
         let missing = folder.appendingPathComponent("elsewhere/escalator.sqlite").path
         let settings = try operatorSettings(store: missing, url: "amqp://guest:guest@127.0.0.1:1/%2F")
-        let error = #expect(throws: CommandFailure.self) { try settings.openStoreForReading(logger: quietLogger) }
+        let error = await #expect(throws: CommandFailure.self) {
+            try await settings.withStoreForReading(logger: quietLogger) { _ in 0 }
+        }
         #expect(error?.message.contains("there is no store at \(missing)") == true)
         #expect(!FileManager.default.fileExists(atPath: missing))
-        #expect(throws: Never.self) {
-            try operatorSettings(store: storePath, url: "amqp://guest:guest@127.0.0.1:1/%2F").openStoreForReading(logger: quietLogger)
-        }
+        let existing = try operatorSettings(store: storePath, url: "amqp://guest:guest@127.0.0.1:1/%2F")
+        #expect(try await existing.withStoreForReading(logger: quietLogger) { _ in 1 } == 1)
     }
 }

@@ -21,3 +21,32 @@ apt_require() {
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# on_exit COMMAND...: runs COMMAND when the script exits — success, failure or interrupt — after
+# the commands registered later (last in, first out). An EXIT trap set before the first call is
+# kept and runs last. Use it instead of `trap ... EXIT`, so one script can stop several services.
+ESCALATOR_EXIT_COMMANDS=()
+on_exit() {
+    local command
+    command=$(printf "%q " "$@")
+    if [ ${#ESCALATOR_EXIT_COMMANDS[@]} -eq 0 ]; then
+        local previous
+        previous=$(trap -p EXIT)
+        if [ -n "$previous" ]; then
+            eval "set -- $previous"
+            ESCALATOR_EXIT_COMMANDS+=("$3")
+        fi
+        [ -n "$(trap -p INT)" ] || trap 'exit 130' INT
+        [ -n "$(trap -p TERM)" ] || trap 'exit 143' TERM
+    fi
+    ESCALATOR_EXIT_COMMANDS+=("$command")
+    trap 'escalator_run_exit_commands' EXIT
+}
+
+escalator_run_exit_commands() {
+    local status=$? i
+    for ((i = ${#ESCALATOR_EXIT_COMMANDS[@]} - 1; i >= 0; i--)); do
+        eval "${ESCALATOR_EXIT_COMMANDS[$i]}" || true
+    done
+    return $status
+}

@@ -2,6 +2,7 @@ public import AMQP
 import CallTree
 import Foundation
 public import IncidentStore
+import IncidentStoreSelection
 import IncidentStoreSQLite
 public import Logging
 import PlanFile
@@ -76,19 +77,28 @@ public struct OperatorSettings: Sendable {
         }
     }
 
-    /// The workers' store, for reading. A path with no store behind it is an error rather than a
-    /// new empty store: an empty listing would hide a wrong ESCALATOR_STORE.
-    public func openStoreForReading(logger: Logger) throws(CommandFailure) -> any IncidentStore {
-        let location = configuration.store
-        let path = location.hasPrefix("sqlite://") ? String(location.dropFirst("sqlite://".count)) : location
-        let isSQLite = !(location.hasPrefix("postgres://") || location.hasPrefix("postgresql://"))
-        if isSQLite && !FileManager.default.fileExists(atPath: path) {
+    /// Runs `body` with the workers' store (SQLite or PostgreSQL, from store / ESCALATOR_STORE).
+    /// A SQLite path with no store behind it is an error rather than a new empty store: an empty
+    /// listing would hide a wrong ESCALATOR_STORE.
+    public func withStoreForReading<Result: Sendable>(
+        logger: Logger, _ body: @Sendable (any IncidentStore) async throws(CommandFailure) -> Result
+    ) async throws(CommandFailure) -> Result {
+        let written = configuration.store
+        let location: IncidentStoreLocation
+        do {
+            location = try IncidentStoreLocation(parsing: written)
+        } catch {
+            throw CommandFailure("the store \(written) (store, ESCALATOR_STORE) cannot be used: \(error)")
+        }
+        if case .sqlite(let sqlite) = location, !FileManager.default.fileExists(atPath: sqlite.path) {
             throw CommandFailure(
-                "there is no store at \(path) (store, ESCALATOR_STORE): point it at the file the workers use; "
+                "there is no store at \(sqlite.path) (store, ESCALATOR_STORE): point it at the file the workers use; "
                     + "a worker creates it when it starts")
         }
         do {
-            return try EscalatorWorker.openStore(location, logger: logger)
+            return try await location.withStore(logger: logger) { store in try await body(store) }
+        } catch let failure as CommandFailure {
+            throw failure
         } catch {
             throw CommandFailure("cannot open the store \(location): \(error)")
         }
