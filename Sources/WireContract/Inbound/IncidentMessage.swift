@@ -63,9 +63,8 @@ public struct IncidentMessage: Sendable, Hashable {
         drill = try json.boolean("drill", default: false)
     }
 
-    /// The call-tree event this message means. A trigger for a key with an open incident is an
-    /// update of it (the caller passes `opensIncident: false`); `incident` names the incident a
-    /// trigger opens.
+    /// The call-tree event this message means; `incident` names the incident a trigger opens. A
+    /// trigger for a key with an open incident is handled as an update by the state machine.
     public func event(opening incident: IncidentID) -> Event {
         switch action {
         case .trigger:

@@ -7,6 +7,8 @@ struct Driver {
     var now: Timestamp
     private(set) var due: [DueID: Timestamp] = [:]
     private(set) var log: [Action] = []
+    /// Every event fed, with its time, due times included: replaying them gives the same actions.
+    private(set) var events: [(Event, Timestamp)] = []
 
     init(plan: Plan = Fixtures.plan, at start: Timestamp = Fixtures.start) {
         machine = IncidentStateMachine(plan: plan)
@@ -17,6 +19,7 @@ struct Driver {
 
     @discardableResult
     mutating func send(_ event: Event) -> [Action] {
+        events.append((event, now))
         let actions = machine.handle(event, at: now)
         for action in actions {
             switch action {

@@ -71,24 +71,8 @@ struct RandomScenario {
     }
 
     static func randomStory(plan: Plan, _ random: inout SeededGenerator) -> [(Event, Timestamp)] {
-        var machine = IncidentStateMachine(plan: plan)
-        var now = start
-        var due: [DueID: Timestamp] = [:]
-        var sentPages: [PageID] = []
-        var events: [(Event, Timestamp)] = []
+        var driver = Driver(plan: plan, at: start)
         var parcel = 0
-
-        func feed(_ event: Event) {
-            events.append((event, now))
-            for action in machine.handle(event, at: now) {
-                switch action {
-                case .scheduleDue(let time): due[time.id] = time.at
-                case .cancelDue(let id): due[id] = nil
-                case .page(let page): sentPages.append(page.id)
-                default: break
-                }
-            }
-        }
 
         func parcels() -> [Parcel] {
             (0..<Int.random(in: 0...3, using: &random)).map { _ in
@@ -97,7 +81,7 @@ struct RandomScenario {
             }
         }
 
-        feed(
+        driver.send(
             .trigger(
                 Trigger(
                     incident: "inc-r", key: "key", type: "random", severity: Severity.allCases.randomElement(using: &random)!,
@@ -105,26 +89,22 @@ struct RandomScenario {
         for _ in 0..<Int.random(in: 5...40, using: &random) {
             switch Int.random(in: 0..<10, using: &random) {
             case 0..<4:
-                let until = now + .seconds(60 * Int64.random(in: 1...20, using: &random))
-                while let next = due.filter({ $0.value <= until }).min(by: { ($0.value, $0.key.description) < ($1.value, $1.key.description) }) {
-                    due[next.key] = nil
-                    now = next.value
-                    feed(.dueTimeReached(next.key))
-                }
-                now = until
+                driver.advance(minutes: Int64.random(in: 1...20, using: &random))
             case 4..<8:
+                let sentPages = driver.log.pages.map(\.id)
                 guard !sentPages.isEmpty else { continue }
                 let page = sentPages.randomElement(using: &random)!
                 let contact = Int.random(in: 0..<4, using: &random) == 0 ? plan.contacts.randomElement(using: &random)!.id : page.contact
                 let action = [ReplyAction.ack, .ack, .ack, .escalate, .escalate, .resolve].randomElement(using: &random)!
-                feed(.reply(Reply(replyID: "r\(events.count)", page: page, contact: contact, action: action)))
+                driver.send(.reply(Reply(replyID: "r\(driver.events.count)", page: page, contact: contact, action: action)))
             case 8:
-                feed(.update(Update(severity: Severity.allCases.randomElement(using: &random)!, affected: parcels())))
+                driver.send(.update(Update(severity: Severity.allCases.randomElement(using: &random)!, affected: parcels())))
             default:
-                if Int.random(in: 0..<4, using: &random) == 0 { feed(.resolve(note: nil)) }
+                if Int.random(in: 0..<4, using: &random) == 0 { driver.send(.resolve(note: nil)) }
             }
-            now = now + .seconds(Int64.random(in: 0...90, using: &random))
+            driver.advance(to: driver.now + .seconds(Int64.random(in: 0...90, using: &random)))
         }
+        let events = driver.events
         return events
     }
 }
