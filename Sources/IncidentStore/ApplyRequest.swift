@@ -1,4 +1,5 @@
 import CallTree
+public import struct Foundation.Data
 
 /// How `apply` finds the incident a message belongs to.
 public enum IncidentLookup: Sendable, Hashable, CustomStringConvertible {
@@ -39,6 +40,11 @@ public struct ApplyRequest: Sendable {
     /// Called after everything of this message was written and before its inbox id is
     /// recorded: lets tests simulate a crash half way through the transaction.
     public var beforeCommit: (@Sendable () throws -> Void)?
+    /// The transition already worked out against the incident as read before the transaction
+    /// (`IncidentStore.prepare(_:)`). Used when the incident is still at that version, so the
+    /// transaction holds the writer only for its reads and inserts; otherwise `transition` runs
+    /// again inside it. Either way the same rows are written.
+    public var prepared: PreparedTransition?
 
     public init(
         messageID: String,
@@ -56,6 +62,61 @@ public struct ApplyRequest: Sendable {
         self.completing = completing
         self.beforeCommit = beforeCommit
         self.transition = transition
+    }
+}
+
+/// A transition run ahead of its write transaction, with what it was run against.
+public struct PreparedTransition: Sendable {
+    /// The incident the lookup found then, and its version; nil when it found none.
+    public var basis: Basis?
+    public var changes: IncidentChanges
+    /// `changes.state` in the store's encoding, made outside the transaction too.
+    public var encodedState: Data?
+
+    public struct Basis: Sendable, Hashable {
+        public var incident: IncidentID
+        public var version: Int64
+
+        public init(incident: IncidentID, version: Int64) {
+            self.incident = incident
+            self.version = version
+        }
+    }
+
+    public init(basis: Basis?, changes: IncidentChanges, encodedState: Data?) {
+        self.basis = basis
+        self.changes = changes
+        self.encodedState = encodedState
+    }
+
+    /// Whether these changes still hold for the incident found inside the transaction. Parcels
+    /// and notice marks written without a state change do not move the version, so changes that
+    /// depend on them alone are always worked out again.
+    public func holds(for found: Basis?) -> Bool {
+        guard found == basis else { return false }
+        return changes.state != nil || (changes.parcels.isEmpty && changes.noticesSent.isEmpty)
+    }
+}
+
+extension ApplyRequest {
+    /// This request with its transition run against `incident` and `parcels`; unchanged when
+    /// the transition or the state's encoding throws (the write reports it).
+    public func prepared(against incident: StoredIncident?, parcels: [AffectedParcel]) -> ApplyRequest {
+        guard let (changes, encodedState) = try? workedOut(against: incident, parcels: parcels) else { return self }
+        var request = self
+        request.prepared = PreparedTransition(
+            basis: incident.map { PreparedTransition.Basis(incident: $0.id, version: $0.version) }, changes: changes,
+            encodedState: encodedState)
+        return request
+    }
+
+    /// The transition's changes against `incident` and `parcels`, with the new state encoded as
+    /// the stores keep it.
+    public func workedOut(
+        against incident: StoredIncident?, parcels: [AffectedParcel]
+    ) throws -> (changes: IncidentChanges, encodedState: Data?) {
+        let changes = try transition(TransitionInput(incident: incident, parcels: parcels))
+        return (changes, try changes.state?.storedJSON(message: messageID))
     }
 }
 

@@ -20,6 +20,14 @@ public protocol IncidentStore: Sendable {
     /// parcels and notice marks written, `completing` deleted, and the message id recorded.
     func apply(batch: [ApplyRequest]) async throws -> [Result<ApplyOutcome, any Error>]
 
+    /// Runs each request's transition against the incident as it is now, without taking the
+    /// writer, and returns the requests carrying the result (`ApplyRequest.prepared`), so that
+    /// `apply(batch:)` holds the writer only for its reads and inserts and the transitions of
+    /// the next batch run while this one commits. A request already in the inbox, or whose
+    /// transition throws, comes back as it was: `apply` deals with it. Skipping this changes
+    /// nothing that is written.
+    func prepare(_ batch: [ApplyRequest]) async throws -> [ApplyRequest]
+
     // MARK: Due times
 
     /// Claims up to `limit` due times whose time has come (`at <= now`) and that nobody holds:
@@ -47,9 +55,10 @@ public protocol IncidentStore: Sendable {
 
     // MARK: Outbox
 
-    /// Unpublished outbox rows in the order they were written (per incident, the order of its
-    /// transitions), at most `limit`.
-    func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord]
+    /// Unpublished outbox rows after sequence `after`, in the order they were written (per
+    /// incident, the order of its transitions), at most `limit`. A relay with rows in flight
+    /// reads on from the last one it took, and from 0 again when it has none in flight.
+    func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord]
 
     /// Marks rows published once the broker confirmed them. Unknown sequences are ignored.
     func markPublished(_ sequences: [Int64], at: Timestamp) async throws
@@ -82,6 +91,24 @@ public protocol IncidentStore: Sendable {
 }
 
 extension IncidentStore {
+    /// Unpublished outbox rows from the first, at most `limit`.
+    public func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord] {
+        try await unpublishedOutbox(after: 0, limit: limit)
+    }
+
+    /// One read per request; stores with a cheaper way to read a batch implement their own.
+    public func prepare(_ batch: [ApplyRequest]) async throws -> [ApplyRequest] {
+        var prepared: [ApplyRequest] = []
+        prepared.reserveCapacity(batch.count)
+        for request in batch {
+            let incident = try await incident(request.lookup)
+            var affected: [AffectedParcel] = []
+            if request.includeParcels, let incident { affected = try await parcels(of: incident.id) }
+            prepared.append(request.prepared(against: incident, parcels: affected))
+        }
+        return prepared
+    }
+
     /// Applies one message in its own transaction. A transition that throws rolls everything
     /// back and its error is rethrown.
     public func apply(_ request: ApplyRequest) async throws -> ApplyOutcome {

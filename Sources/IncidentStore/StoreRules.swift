@@ -30,7 +30,7 @@ extension IncidentState {
     /// cannot be encoded.
     public func storedJSON(message: String) throws -> Data {
         do {
-            return try JSONEncoder().encode(self)
+            return try StoredState.encoder.encode(self)
         } catch {
             throw IncidentStoreError(.invalidChanges, "message \(message): cannot encode the state of \(id): \(error)")
         }
@@ -41,12 +41,94 @@ extension StoredIncident {
     /// Decodes a stored state; `.corruptRow` naming the incident when it cannot.
     public init(id: String, storedJSON: Data, version: Int64) throws {
         do {
-            self.init(state: try JSONDecoder().decode(IncidentState.self, from: storedJSON), version: version)
+            self.init(state: try StoredState.decoder.decode(IncidentState.self, from: storedJSON), version: version)
         } catch {
             throw IncidentStoreError(
                 .corruptRow,
                 "cannot decode the state of incident \(id): \(error). The row was written by another version of "
                     + "Escalator; run the version that wrote it, or migrate the store.")
         }
+    }
+}
+
+/// Shared coders for stored states: their options never change, and coding does not mutate them.
+enum StoredState {
+    static let encoder = JSONEncoder()
+    static let decoder = JSONDecoder()
+}
+
+/// The JSON text every store keeps for timeline details and message properties: sorted keys,
+/// so equal values are equal text.
+public enum StoredText {
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }()
+    private static let decoder = JSONDecoder()
+
+    public static func encode(_ value: some Encodable) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    public static func decode<Value: Decodable>(_ type: Value.Type, from text: String) throws -> Value {
+        try decoder.decode(type, from: Data(text.utf8))
+    }
+
+    // Every message writes a few timeline details and one set of properties per outbox row: written
+    // directly, they cost a fraction of a JSONEncoder pass, and JSONDecoder reads them back the same.
+
+    /// A timeline detail: an object of strings, keys sorted.
+    public static func encode(_ object: [String: String]) -> String {
+        var json: [UInt8] = [UInt8(ascii: "{")]
+        for (index, key) in object.keys.sorted().enumerated() {
+            if index > 0 { json.append(UInt8(ascii: ",")) }
+            appendString(key, to: &json)
+            json.append(UInt8(ascii: ":"))
+            appendString(object[key]!, to: &json)
+        }
+        json.append(UInt8(ascii: "}"))
+        return String(decoding: json, as: UTF8.self)
+    }
+
+    /// Message properties, under the names their `Codable` conformance reads, keys sorted.
+    public static func encode(_ properties: MessageProperties) -> String {
+        var json: [UInt8] = Array(#"{"contentType":"#.utf8)
+        appendString(properties.contentType, to: &json)
+        if let correlationID = properties.correlationID {
+            json += #","correlationID":"#.utf8
+            appendString(correlationID, to: &json)
+        }
+        json += #","headers":"#.utf8
+        json += encode(properties.headers).utf8
+        json += #","persistent":"#.utf8
+        json += (properties.persistent ? "true" : "false").utf8
+        if let replyTo = properties.replyTo {
+            json += #","replyTo":"#.utf8
+            appendString(replyTo, to: &json)
+        }
+        json.append(UInt8(ascii: "}"))
+        return String(decoding: json, as: UTF8.self)
+    }
+
+    /// A JSON string (RFC 8259 §7): quote, backslash and control characters escaped.
+    private static func appendString(_ string: String, to json: inout [UInt8]) {
+        json.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): json += #"\""#.utf8
+            case UInt8(ascii: "\\"): json += #"\\"#.utf8
+            case UInt8(ascii: "\n"): json += #"\n"#.utf8
+            case UInt8(ascii: "\r"): json += #"\r"#.utf8
+            case UInt8(ascii: "\t"): json += #"\t"#.utf8
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                json += #"\u00"#.utf8
+                json.append(hex[Int(byte >> 4)])
+                json.append(hex[Int(byte & 0xF)])
+            default: json.append(byte)
+            }
+        }
+        json.append(UInt8(ascii: "\""))
     }
 }

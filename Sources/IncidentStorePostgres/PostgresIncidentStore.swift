@@ -173,12 +173,20 @@ public final class PostgresIncidentStore: IncidentStore, Service {
     }
 
     /// With `clock: .database` the time is on the database's clock (see `currentTime()`).
+    /// Returns the batch as it is: PostgreSQL runs the transactions of several workers side by
+    /// side, so a transition inside one holds nobody else up, while reading ahead would cost a
+    /// round trip per message. A request that arrives prepared is still honoured by `apply`.
+    public func prepare(_ batch: [ApplyRequest]) async throws -> [ApplyRequest] {
+        batch
+    }
+
     public func nextDueAt() async throws -> Timestamp? {
         let rows = try await query(
             "finding the next due time",
             """
-            SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > due_at THEN claimed_until ELSE due_at END)
-            FROM due_time
+            SELECT LEAST(
+                (SELECT MIN(due_at) FROM due_time WHERE claimed_until IS NULL),
+                (SELECT MIN(claimed_until) FROM due_time WHERE claimed_until IS NOT NULL))
             """)
         return try rows.first?.decode(Int64?.self).map(Timestamp.init(millisecondsSinceEpoch:))
     }
@@ -201,12 +209,12 @@ public final class PostgresIncidentStore: IncidentStore, Service {
 
     // MARK: Outbox
 
-    public func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord] {
+    public func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord] {
         try await query(
             "reading the outbox",
             """
             SELECT seq, incident_id, message_id, exchange, routing_key, properties, body, created_at, published_at
-            FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT \(limit)
+            FROM outbox WHERE published_at IS NULL AND seq > \(after) ORDER BY seq LIMIT \(limit)
             """
         ).map(Rows.outbox)
     }

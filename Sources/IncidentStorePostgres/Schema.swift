@@ -105,7 +105,15 @@ enum Schema {
                     PRIMARY KEY (incident_id, waybill, kind)
                 )
                 """,
-            ])
+            ]),
+        Migration(
+            version: 2, name: "due times findable by when they become claimable",
+            statements: [
+                // `nextDueAt()` asks for the earliest unclaimed due time and the earliest lease end:
+                // one partial index each, instead of a scan of every due time.
+                "CREATE INDEX due_time_unclaimed ON due_time (due_at) WHERE claimed_until IS NULL",
+                "CREATE INDEX due_time_claimed ON due_time (claimed_until) WHERE claimed_until IS NOT NULL",
+            ]),
     ]
 
     /// Creates the schema when missing and applies the migrations it lacks, in one transaction

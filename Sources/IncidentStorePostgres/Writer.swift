@@ -41,7 +41,7 @@ struct RowsJSON: Encodable {
             reference = item.reference
             since_first_page_ms = item.sinceFirstPage?.milliseconds
             summary = item.summary
-            detail = RowsJSON.sortedJSON(item.detail)
+            detail = StoredText.encode(item.detail)
         }
     }
 
@@ -54,7 +54,7 @@ struct RowsJSON: Encodable {
             message_id = message.messageID
             exchange = message.exchange
             routing_key = message.routingKey
-            properties = RowsJSON.sortedJSON(message.properties)
+            properties = StoredText.encode(message.properties)
             body = message.body
         }
     }
@@ -76,14 +76,6 @@ struct RowsJSON: Encodable {
 
     func encoded() throws -> String {
         String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
-    }
-
-    /// The JSON text the stores keep for detail and properties: sorted keys, so equal values
-    /// are equal text.
-    static func sortedJSON(_ value: some Encodable) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }
 
@@ -137,34 +129,40 @@ struct Writer {
 
     private func write(_ request: ApplyRequest) async throws -> ApplyOutcome {
         let current: StoredIncident?
-        let parcels: [AffectedParcel]
         do {
             current = try await loadIncident(request.lookup)
-            if request.includeParcels, let current {
-                parcels = try await loadParcels(current.id)
-            } else {
-                parcels = []
-            }
         } catch let error as IncidentStoreError {
             throw MessageFailure(underlying: error)
         }
         let changes: IncidentChanges
-        do {
-            changes = try request.transition(TransitionInput(incident: current, parcels: parcels))
-        } catch {
-            throw MessageFailure(underlying: error)
+        let encodedState: Data?
+        if let prepared = request.prepared,
+            prepared.holds(for: current.map { PreparedTransition.Basis(incident: $0.id, version: $0.version) })
+        {
+            changes = prepared.changes
+            encodedState = prepared.encodedState
+        } else {
+            let parcels: [AffectedParcel]
+            do {
+                if request.includeParcels, let current {
+                    parcels = try await loadParcels(current.id)
+                } else {
+                    parcels = []
+                }
+            } catch let error as IncidentStoreError {
+                throw MessageFailure(underlying: error)
+            }
+            do {
+                (changes, encodedState) = try request.workedOut(against: current, parcels: parcels)
+            } catch {
+                throw MessageFailure(underlying: error)
+            }
         }
 
         var incident = current?.id
         var version = current?.version
         var opened = false
-        if let state = changes.state {
-            let encoded: Data
-            do {
-                encoded = try state.storedJSON(message: request.messageID)
-            } catch {
-                throw MessageFailure(underlying: error)
-            }
+        if let state = changes.state, let encoded = encodedState {
             let resolvedAt = state.resolution?.at.millisecondsSinceEpoch
             if let current, current.id == state.id {
                 let updated = try await run(
@@ -368,7 +366,7 @@ enum Rows {
         let (sequence, incident, at, kind, department, contact, channel, reference, since, summary, detailText) =
             try row.decode(
                 (Int64, String, Int64, String, String?, String?, String?, String?, Int64?, String, String).self)
-        let detail = (try? JSONDecoder().decode([String: String].self, from: Data(detailText.utf8))) ?? [:]
+        let detail = (try? StoredText.decode([String: String].self, from: detailText)) ?? [:]
         return TimelineRecord(
             sequence: sequence, incident: IncidentID(incident),
             item: TimelineItem(
@@ -383,7 +381,7 @@ enum Rows {
             try row.decode((Int64, String?, String, String, String, String, Data, Int64, Int64?).self)
         let properties: MessageProperties
         do {
-            properties = try JSONDecoder().decode(MessageProperties.self, from: Data(propertiesText.utf8))
+            properties = try StoredText.decode(MessageProperties.self, from: propertiesText)
         } catch {
             throw IncidentStoreError(.corruptRow, "cannot decode the properties of outbox row \(sequence): \(error)")
         }

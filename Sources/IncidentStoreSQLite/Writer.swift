@@ -12,8 +12,25 @@ private struct MessageFailure: Error {
 /// The statements of one message's write, inside the batch's transaction.
 struct Writer {
     let db: Database
+    var written: WrittenStates?
+    var recent: RecentStates?
+
+    init(db: Database, written: WrittenStates? = nil, recent: RecentStates? = nil) {
+        self.db = db
+        self.written = written
+        self.recent = recent
+    }
 
     func applyOne(_ request: ApplyRequest) throws -> Result<ApplyOutcome, any Error> {
+        written?.current = nil
+        let result = try applyInSavepoint(request)
+        if case .success(.applied) = result, let written, let state = written.current {
+            written.committedMessages.append(state)
+        }
+        return result
+    }
+
+    private func applyInSavepoint(_ request: ApplyRequest) throws -> Result<ApplyOutcome, any Error> {
         if try inboxContains(request.messageID) {
             // The due time fired and took effect already (a lapsed lease let a second worker
             // claim it): it is done either way.
@@ -35,31 +52,38 @@ struct Writer {
     }
 
     private func write(_ request: ApplyRequest) throws -> ApplyOutcome {
-        let current: StoredIncident?
-        let parcels: [AffectedParcel]
+        let found: IncidentRow?
         do {
-            current = try loadIncident(request.lookup)
-            parcels = try request.includeParcels ? current.map { try loadParcels($0.id) } ?? [] : []
+            found = try loadIncidentRow(request.lookup)
         } catch let error as IncidentStoreError {
             throw MessageFailure(underlying: error)
         }
         let changes: IncidentChanges
-        do {
-            changes = try request.transition(TransitionInput(incident: current, parcels: parcels))
-        } catch {
-            throw MessageFailure(underlying: error)
-        }
-
-        var incident = current?.id
-        var version = current?.version
-        var opened = false
-        if let state = changes.state {
-            let encoded: Data
+        let encodedState: Data?
+        if let prepared = request.prepared, prepared.holds(for: found?.basis) {
+            changes = prepared.changes
+            encodedState = prepared.encodedState
+        } else {
+            let current: StoredIncident?
+            let parcels: [AffectedParcel]
             do {
-                encoded = try state.storedJSON(message: request.messageID)
+                current = try found?.decoded()
+                parcels = try request.includeParcels ? current.map { try loadParcels($0.id) } ?? [] : []
+            } catch let error as IncidentStoreError {
+                throw MessageFailure(underlying: error)
+            }
+            do {
+                (changes, encodedState) = try request.workedOut(against: current, parcels: parcels)
             } catch {
                 throw MessageFailure(underlying: error)
             }
+        }
+
+        let current = found
+        var incident = current?.id
+        var version = current?.version
+        var opened = false
+        if let state = changes.state, let encoded = encodedState {
             if let current, current.id == state.id {
                 try db.cachedStatement(
                     sql: """
@@ -73,6 +97,7 @@ struct Writer {
                 ])
                 if db.changesCount == 0 { return .conflict }
                 version = current.version + 1
+                written?.current = StoredIncident(state: state, version: current.version + 1)
             } else {
                 if let current, !current.isResolved {
                     throw MessageFailure(
@@ -97,6 +122,7 @@ struct Writer {
                 }
                 version = 1
                 opened = true
+                written?.current = StoredIncident(state: state, version: 1)
             }
             incident = state.id
         }
@@ -155,10 +181,8 @@ struct Writer {
                         since_first_page_ms, summary, detail)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
             for item in changes.timeline {
-                let detail = String(decoding: try encoder.encode(item.detail), as: UTF8.self)
+                let detail = StoredText.encode(item.detail)
                 try insert.execute(arguments: [
                     id, item.at.millisecondsSinceEpoch, item.kind.rawValue, item.department?.rawValue,
                     item.contact?.rawValue, item.channel, item.reference, item.sinceFirstPage?.milliseconds,
@@ -173,10 +197,8 @@ struct Writer {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (message_id) DO NOTHING
                     """)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
             for message in changes.outbox {
-                let properties = String(decoding: try encoder.encode(message.properties), as: UTF8.self)
+                let properties = StoredText.encode(message.properties)
                 try insert.execute(arguments: [
                     message.messageID, id, message.exchange, message.routingKey, properties, message.body,
                     now.millisecondsSinceEpoch,
@@ -212,30 +234,40 @@ struct Writer {
             .execute(arguments: [claim.incident.rawValue, claim.id.description, claim.at.millisecondsSinceEpoch])
     }
 
-    private func inboxContains(_ messageID: String) throws -> Bool {
+    func inboxContains(_ messageID: String) throws -> Bool {
         try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM inbox WHERE message_id = ?"), arguments: [messageID])
             ?? false
     }
 
     func loadIncident(_ lookup: IncidentLookup) throws -> StoredIncident? {
+        guard let row = try loadIncidentRow(lookup) else { return nil }
+        if let known = recent?.state(of: row.id, version: row.version) { return known }
+        let incident = try row.decoded()
+        recent?.remember(CollectionOfOne(incident))
+        return incident
+    }
+
+    /// The incident a lookup finds, its state still encoded: a prepared transition that holds
+    /// never needs it decoded.
+    func loadIncidentRow(_ lookup: IncidentLookup) throws -> IncidentRow? {
         let row: Row?
         switch lookup {
         case .id(let id):
             row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT id, state, version FROM incident WHERE id = ?"),
+                db.cachedStatement(sql: "SELECT id, state, version, resolved_at IS NOT NULL FROM incident WHERE id = ?"),
                 arguments: [id.rawValue])
         case .key(let key):
             row = try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
-                        SELECT id, state, version FROM incident WHERE incident_key = ?
+                        SELECT id, state, version, resolved_at IS NOT NULL FROM incident WHERE incident_key = ?
                         ORDER BY resolved_at IS NULL DESC, opened_at DESC, rowid DESC LIMIT 1
                         """),
                 arguments: [key])
         case .none:
             row = nil
         }
-        return try row.map(Rows.incident)
+        return row.map { IncidentRow(id: IncidentID($0[0] as String), state: $0[1], version: $0[2], isResolved: $0[3]) }
     }
 
     func loadParcels(_ incident: IncidentID) throws -> [AffectedParcel] {
@@ -256,6 +288,20 @@ struct Writer {
     }
 }
 
+/// An incident row with its state as stored.
+struct IncidentRow {
+    var id: IncidentID
+    var state: Data
+    var version: Int64
+    var isResolved: Bool
+
+    var basis: PreparedTransition.Basis { PreparedTransition.Basis(incident: id, version: version) }
+
+    func decoded() throws -> StoredIncident {
+        try StoredIncident(id: id.rawValue, storedJSON: state, version: version)
+    }
+}
+
 /// Rows into values.
 enum Rows {
     static func incident(_ row: Row) throws -> StoredIncident {
@@ -264,7 +310,7 @@ enum Rows {
 
     static func timeline(_ row: Row) throws -> TimelineRecord {
         let detailText: String = row[10]
-        let detail = (try? JSONDecoder().decode([String: String].self, from: Data(detailText.utf8))) ?? [:]
+        let detail = (try? StoredText.decode([String: String].self, from: detailText)) ?? [:]
         let department: String? = row[4]
         let contact: String? = row[5]
         let since: Int64? = row[8]
@@ -281,7 +327,7 @@ enum Rows {
         let propertiesText: String = row[5]
         let properties: MessageProperties
         do {
-            properties = try JSONDecoder().decode(MessageProperties.self, from: Data(propertiesText.utf8))
+            properties = try StoredText.decode(MessageProperties.self, from: propertiesText)
         } catch {
             throw IncidentStoreError(.corruptRow, "cannot decode the properties of outbox row \(row[0] as Int64): \(error)")
         }

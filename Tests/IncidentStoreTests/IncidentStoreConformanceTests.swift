@@ -1,5 +1,6 @@
 import CallTree
 import Foundation
+import Synchronization
 import IncidentStore
 import IncidentStoreFixtures
 import Testing
@@ -239,6 +240,58 @@ struct IncidentStoreConformanceTests {
             #expect(try await store.dueTimes(of: "inc-1").isEmpty)
             let pages = try await store.unpublishedOutbox(limit: 100).filter { $0.message.exchange == "pages" }
             #expect(pages.count == 1)
+        }
+    }
+
+    // MARK: Prepared transitions
+
+    @Test("A transition prepared before the incident changed is worked out again on what was committed", arguments: StoreFactory.all)
+    func stalePreparedTransitionIsWorkedOutAgain(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            try await openFire1(store)
+            let now = step1Deadline
+            let claim = try await claimOne(store, at: now)
+            // The timeout is worked out while step 1 is unacknowledged: it would page step 2...
+            let prepared = worker.due(claim, at: now + .milliseconds(5)).prepared(
+                against: try await store.incident(.id("inc-1")), parcels: [])
+            #expect(prepared.prepared?.changes.outbox.isEmpty == false)
+            // ...but the ack commits first.
+            let page = PageID(
+                incident: "inc-1", department: FixturePlan.operations, position: StepPosition(round: 1, step: 1),
+                contact: FixturePlan.lee)
+            _ = try await store.apply(worker.reply(messageID: "reply:r1", page: page, contact: FixturePlan.lee, at: now))
+            let fired = try await store.apply(prepared)
+            #expect(fired.applied?.outboxWritten == 0)
+            let timeline = try await store.timeline(of: "inc-1")
+            #expect(timeline.filter { $0.item.kind == .page }.count == 1)
+            #expect(!timeline.contains { $0.item.kind == .stepTimedOut })
+        }
+    }
+
+    @Test("A prepared transition that still holds is written without running it again", arguments: StoreFactory.all)
+    func preparedTransitionIsWrittenAsPrepared(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            let runs = Mutex(0)
+            let plain = worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0)
+            let counted = ApplyRequest(messageID: plain.messageID, lookup: plain.lookup, at: t0) { input in
+                runs.withLock { $0 += 1 }
+                return try plain.transition(input)
+            }
+            let batch = [
+                counted.prepared(against: nil, parcels: []),
+                worker.trigger(messageID: "incident:e2", key: "fire-2", incident: "inc-2", at: t0).prepared(
+                    against: nil, parcels: []),
+            ]
+            #expect(runs.withLock { $0 } == 1)
+            let outcomes = try await store.apply(batch: batch).map { try $0.get() }
+            #expect(runs.withLock { $0 } == 1)
+            #expect(outcomes.allSatisfy { $0.applied?.opened == true && $0.applied?.outboxWritten ?? 0 > 0 })
+            #expect(try await store.openIncidents().map(\.id) == ["inc-1", "inc-2"])
+            #expect(try await store.dueTimes(of: "inc-1").count == 1)
+            #expect(try await store.unpublishedOutbox(limit: 100).count == outcomes.reduce(0) { $0 + ($1.applied?.outboxWritten ?? 0) })
+            // Delivered again: already processed, and nothing runs.
+            #expect(try await store.apply(batch[0]) == .alreadyProcessed)
+            #expect(runs.withLock { $0 } == 1)
         }
     }
 

@@ -60,6 +60,28 @@ struct SQLiteIncidentStoreTests {
         #expect(try await store.nextDueAt() == t0 + FixturePlan.stepTimeout)
     }
 
+    @Test("Preparing a batch works out each transition on what is committed and skips what was processed")
+    func prepareReadsWhatIsCommitted() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try SQLiteIncidentStore(
+            configuration: SQLiteIncidentStoreConfiguration(path: folder.path + "/s.sqlite"), logger: logger)
+        let worker = FixtureWorker()
+        let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+        let trigger = worker.trigger(messageID: "incident:e1", key: "k", incident: "inc-1", at: t0)
+        let prepared = try await store.prepare([trigger])
+        #expect(prepared[0].prepared != nil)
+        #expect(prepared[0].prepared?.basis == nil)
+        #expect(try await store.apply(prepared[0]).applied?.opened == true)
+
+        let claim = try #require(try await store.claimDueTimes(now: t0 + FixturePlan.stepTimeout, lease: .seconds(30), limit: 1).first)
+        let timeout = try await store.prepare([worker.due(claim, at: claim.at), trigger])
+        #expect(timeout[0].prepared?.basis == PreparedTransition.Basis(incident: "inc-1", version: 1))
+        #expect(timeout[1].prepared == nil)
+        #expect(try await store.apply(timeout[0]).applied?.version == 2)
+        #expect(try await store.timeline(of: "inc-1").contains { $0.item.kind == .stepTimedOut })
+    }
+
     @Test("Two store instances on one file lose no update")
     func twoInstancesOnOneFile() async throws {
         let folder = try TemporaryFolder()
