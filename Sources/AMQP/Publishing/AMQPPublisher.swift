@@ -31,21 +31,28 @@ public final class AMQPPublisher: AMQPPublishing {
     /// Publishes `messages` in order and returns their outcomes in the same order, once the
     /// broker has settled every one of them.
     public func publish(_ messages: [OutboundMessage]) async throws(AMQPError) -> [PublishOutcome] {
-        guard !messages.isEmpty else { return [] }
+        try await submit(messages).outcomes()
+    }
+
+    /// Hands `messages` to the publisher thread now, behind every batch handed over before, and
+    /// returns at once: a caller may hand over the next batch while this one awaits its confirms.
+    public func submit(_ messages: [OutboundMessage]) -> PublishReceipt {
+        let receipt = PublishReceipt()
+        guard !messages.isEmpty else {
+            receipt.settle(.success([]))
+            return receipt
+        }
         var messages = messages
         for index in messages.indices where messages[index].properties.messageID == nil {
             messages[index].properties.messageID = UUID().uuidString
         }
-        let prepared = messages
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[PublishOutcome], AMQPError>, Never>) in
-            let request = PublishRequest(messages: prepared, continuation: continuation)
-            if let refusal = inbox.submit(request) {
-                continuation.resume(returning: .failure(refusal))
-                return
-            }
+        let request = PublishRequest(messages: messages, receipt: receipt)
+        if let refusal = inbox.submit(request) {
+            receipt.settle(.failure(refusal))
+        } else {
             connection.wake.signal()
         }
-        return try result.get()
+        return receipt
     }
 
     /// Stops taking publishes, waits up to `timeout` for outstanding confirms, then closes the
@@ -60,6 +67,59 @@ public final class AMQPPublisher: AMQPPublishing {
 public protocol AMQPPublishing: Sendable {
     /// The outcome of every message, in order, once the broker has settled them all.
     func publish(_ messages: [OutboundMessage]) async throws(AMQPError) -> [PublishOutcome]
+
+    /// Hands the messages over and returns at once; batches submitted one after the other are
+    /// published in that order.
+    func submit(_ messages: [OutboundMessage]) -> PublishReceipt
+}
+
+extension AMQPPublishing {
+    /// For publishers without a queue of their own: publishes on a task of its own, so batches
+    /// submitted together may go out in any order.
+    public func submit(_ messages: [OutboundMessage]) -> PublishReceipt {
+        let receipt = PublishReceipt()
+        Task {
+            do throws(AMQPError) {
+                receipt.settle(.success(try await publish(messages)))
+            } catch {
+                receipt.settle(.failure(error))
+            }
+        }
+        return receipt
+    }
+}
+
+/// The outcomes of a submitted batch, once the broker has settled every message of it.
+public final class PublishReceipt: Sendable {
+    private let state = Mutex<(result: Result<[PublishOutcome], AMQPError>?, waiters: [CheckedContinuation<Void, Never>])>(
+        (nil, []))
+
+    public init() {}
+
+    /// Waits for the outcomes of every message, in order.
+    public func outcomes() async throws(AMQPError) -> [PublishOutcome] {
+        if let result = state.withLock({ $0.result }) { return try result.get() }
+        await withCheckedContinuation { continuation in
+            let settled = state.withLock { state -> Bool in
+                if state.result != nil { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if settled { continuation.resume() }
+        }
+        return try state.withLock { $0.result! }.get()
+    }
+
+    /// The first settlement counts; later ones are ignored.
+    public func settle(_ result: Result<[PublishOutcome], AMQPError>) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard state.result == nil else { return [] }
+            state.result = result
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
 }
 
 extension AMQPPublishing {
@@ -74,13 +134,13 @@ final class PublishRequest: @unchecked Sendable {
     let messages: [OutboundMessage]
     private var outcomes: [PublishOutcome?]
     private var unsettled: Int
-    private var continuation: CheckedContinuation<Result<[PublishOutcome], AMQPError>, Never>?
+    private let receipt: PublishReceipt
 
-    init(messages: [OutboundMessage], continuation: CheckedContinuation<Result<[PublishOutcome], AMQPError>, Never>) {
+    init(messages: [OutboundMessage], receipt: PublishReceipt) {
         self.messages = messages
         self.outcomes = Array(repeating: nil, count: messages.count)
         self.unsettled = messages.count
-        self.continuation = continuation
+        self.receipt = receipt
     }
 
     func settle(_ index: Int, _ outcome: PublishOutcome) {
@@ -88,14 +148,12 @@ final class PublishRequest: @unchecked Sendable {
         outcomes[index] = outcome
         unsettled -= 1
         if unsettled == 0 {
-            continuation?.resume(returning: .success(outcomes.map { $0! }))
-            continuation = nil
+            receipt.settle(.success(outcomes.map { $0! }))
         }
     }
 
     func fail(_ error: AMQPError) {
-        continuation?.resume(returning: .failure(error))
-        continuation = nil
+        receipt.settle(.failure(error))
     }
 }
 
