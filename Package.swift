@@ -256,7 +256,7 @@ let package = Package(
         .executableTarget(
             name: "WorkerBenchmark",
             dependencies: [
-                "AMQP", "CallTree", "WireContract", "Worker",
+                "AMQP", "CallTree", "WireContract", "Worker", "IncidentStore", "IncidentStoreSQLite", "Rendering",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/WorkerBenchmark",

@@ -21,6 +21,10 @@ import Worker
 enum WorkerBenchmark {
     static func main() async {
         do {
+            if CommandLine.arguments.dropFirst().first == "stages" {
+                try await Stages.run()
+                return
+            }
             try await run()
         } catch {
             say("error: \(error)")

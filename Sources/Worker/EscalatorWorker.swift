@@ -42,6 +42,8 @@ public struct EscalatorWorker: Sendable {
         let deadLettering = AMQPConsumer.DeadLettering(
             publisher: publisher, exchange: configuration.names.deadLetterExchange, reasonHeader: errorHeader)
         let prefetch = UInt16(clamping: configuration.prefetch)
+        // Half the prefetch, so the next batch is delivered while one is written.
+        let intakeBatch = max(1, configuration.prefetch / 2)
         let relayDoorbell = Doorbell()
         let sweepDoorbell = Doorbell()
         let wrote: @Sendable () -> Void = {
@@ -54,7 +56,7 @@ public struct EscalatorWorker: Sendable {
             consumer: AMQPConsumer(
                 configuration: amqp, topology: topology, queue: configuration.names.incidentsQueue, prefetch: prefetch,
                 deadLettering: deadLettering, logger: logger),
-            store: store, batchSize: configuration.prefetch, clock: clock, logger: logger,
+            store: store, batchSize: intakeBatch, clock: clock, logger: logger,
             decode: { delivery, now throws(ContractViolation) in
                 let message = try IncidentMessage(bytes: delivery.body, knownTypes: processor.knownTypes)
                 return IntakeService.Work(
@@ -67,7 +69,7 @@ public struct EscalatorWorker: Sendable {
             consumer: AMQPConsumer(
                 configuration: amqp, topology: topology, queue: configuration.names.repliesQueue, prefetch: prefetch,
                 deadLettering: deadLettering, logger: logger),
-            store: store, batchSize: configuration.prefetch, clock: clock, logger: logger,
+            store: store, batchSize: intakeBatch, clock: clock, logger: logger,
             decode: { delivery, now throws(ContractViolation) in
                 let message = try ReplyMessage(bytes: delivery.body)
                 return IntakeService.Work(

@@ -44,6 +44,12 @@ struct ReplyAndTokenTests {
         #expect(!signer.isValid("not base64 at all!", page: "page:inc-1:operations:1:2:lee", contact: "lee"))
     }
 
+    @Test("A token is HMAC-SHA256 over page id, newline, contact id, in base64url without padding (what gateways verify)")
+    func theTokenIsTheDocumentedHMAC() {
+        // Computed independently: base64url(HMAC-SHA256(secret, "page:inc-1:operations:1:2:lee\nlee")).
+        #expect(signer.token(page: "page:inc-1:operations:1:2:lee", contact: "lee") == "NzmrzI1jxUfLFH8vwhVFOC7iUufHLqvPVLEnpGI64NI")
+    }
+
     @Test func theSameTokenIsIssuedEveryTime() {
         #expect(signer.token(page: "p", contact: "c") == signer.token(page: "p", contact: "c"))
     }

@@ -6,18 +6,29 @@ import Foundation
 /// the gateway that carried it.
 public struct PageTokenSigner: Sendable {
     private let key: SymmetricKey
+    /// The HMAC with the key already absorbed: each token copies it instead of hashing the key again.
+    private let keyed: HMAC<SHA256>
 
     public init(secret: some DataProtocol) {
         key = SymmetricKey(data: Data(secret))
+        keyed = HMAC<SHA256>(key: key)
     }
 
     /// Base64url without padding: 43 characters that survive SMS and URL gateways.
     public func token(page: String, contact: String) -> String {
-        let code = HMAC<SHA256>.authenticationCode(for: Self.message(page: page, contact: contact), using: key)
-        return Data(code).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        var hmac = keyed
+        hmac.update(data: Self.message(page: page, contact: contact))
+        // Base64url (RFC 4648 §5) without padding.
+        let base64 = Data(hmac.finalize()).base64EncodedString()
+        return String(
+            decoding: base64.utf8.compactMap { byte -> UInt8? in
+                switch byte {
+                case UInt8(ascii: "+"): UInt8(ascii: "-")
+                case UInt8(ascii: "/"): UInt8(ascii: "_")
+                case UInt8(ascii: "="): nil
+                default: byte
+                }
+            }, as: UTF8.self)
     }
 
     /// Compares in constant time.

@@ -4,10 +4,15 @@ import Foundation
 /// function of its content, so a republished message is byte-identical to the first.
 public enum WireJSON {
     public static func encode(_ value: some Encodable) throws -> [UInt8] {
+        Array(try encoder.encode(value))
+    }
+
+    /// Shared: its options never change after this, and encoding does not mutate it.
+    private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(value))
-    }
+        return encoder
+    }()
 
     /// The largest message accepted from upstream or a gateway.
     public static let maximumMessageSize = 1 << 20

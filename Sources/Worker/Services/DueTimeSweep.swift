@@ -40,20 +40,25 @@ final class DueTimeSweep: Service, Sendable {
     func run() async throws {
         var failures = 0
         var lastPrune = Timestamp(millisecondsSinceEpoch: 0)
-        while !Task.isShuttingDownGracefully {
-            let now = clock.now()
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             var wait = interval
             do {
-                let claims = try await store.claimDueTimes(now: now, lease: lease, limit: batchSize)
-                if !claims.isEmpty {
-                    await fire(claims, at: now)
-                    applied()
-                }
-                if claims.count == batchSize {
-                    continue  // more are due right now
-                }
+                // Reading when the next due time comes takes no lock; claiming takes the writer,
+                // so it is done only when something is due.
+                let now = clock.now()
                 if let next = try await store.nextDueAt() {
-                    wait = min(interval, max(.zero, next - clock.now()))
+                    if next <= now {
+                        let claims = try await store.claimDueTimes(now: now, lease: lease, limit: batchSize)
+                        if !claims.isEmpty {
+                            await fire(claims, at: now)
+                            applied()
+                            continue
+                        }
+                        // Another worker claimed them first; its lease tells the next time.
+                        wait = .milliseconds(10)
+                    } else {
+                        wait = min(interval, next - now)
+                    }
                 }
                 if now - lastPrune > .seconds(3600) {
                     lastPrune = now
@@ -74,7 +79,9 @@ final class DueTimeSweep: Service, Sendable {
     private func fire(_ claims: [DueClaim], at now: Timestamp) async {
         let results: [Result<ApplyOutcome, any Error>]
         do {
-            results = try await store.apply(batch: claims.map { processor.request(for: $0, at: now) })
+            let requests = claims.map { processor.request(for: $0, at: now) }
+            // Worked out on a reader, so the writer is held only for the rows.
+            results = try await store.apply(batch: (try? await store.prepare(requests)) ?? requests)
         } catch {
             // Nothing was kept; the claims lapse after their lease and fire then.
             logger.error("due times could not be applied", metadata: ["error": "\(error)", "count": "\(claims.count)"])

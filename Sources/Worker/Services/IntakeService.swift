@@ -47,21 +47,32 @@ final class IntakeService: Service, Sendable {
 
     func run() async throws {
         logger.info("consuming \(consumer.queue)")
+        // Two batches in flight: while one is written (the store's single writer), the next one's
+        // transitions are worked out against what is committed so far (`IncidentStore.prepare`).
+        var writing: Task<Void, Never>?
         while !Task.isShuttingDownGracefully {
             // Waiting for deliveries ends at shutdown; a batch in hand is always finished.
             let batch = try? await cancelWhenGracefulShutdown { [consumer, batchSize] in
                 try await consumer.nextBatch(maximumCount: batchSize)
             }
             guard let deliveries = batch else { break }
-            await Task { await self.process(deliveries) }.value
+            let pending = await prepare(deliveries)
+            await writing?.value
+            writing = Task { await self.write(pending) }
         }
+        await writing?.value
         await consumer.close()
         logger.info("stopped consuming \(consumer.queue)")
     }
 
-    func process(_ deliveries: [Delivery]) async {
+    typealias Pending = [(delivery: Delivery, work: Work)]
+
+    /// Decodes and validates the deliveries (dead-lettering what the contract refuses) and
+    /// prepares their transitions.
+    func prepare(_ deliveries: [Delivery]) async -> Pending {
         let now = clock.now()
-        var pending: [(delivery: Delivery, work: Work)] = []
+        var pending: Pending = []
+        pending.reserveCapacity(deliveries.count)
         for delivery in deliveries {
             do {
                 pending.append((delivery, try decode(delivery, now)))
@@ -69,7 +80,20 @@ final class IntakeService: Service, Sendable {
                 await deadLetter(delivery, reason: error.message, metadata: ["code": "\(error.code)"])
             }
         }
+        guard !pending.isEmpty else { return pending }
+        do {
+            let prepared = try await store.prepare(pending.map(\.work.request))
+            for index in pending.indices { pending[index].work.request = prepared[index] }
+        } catch {
+            // Not prepared, the transitions run inside the write; `write` deals with the store.
+            logger.debug("could not prepare transitions", metadata: ["error": "\(error)"])
+        }
+        return pending
+    }
 
+    /// Applies the batch and acknowledges each delivery once its transaction committed.
+    func write(_ pending: Pending) async {
+        var pending = pending
         var storeFailures = 0
         var conflicts = 0
         while !pending.isEmpty {
@@ -117,6 +141,8 @@ final class IntakeService: Service, Sendable {
             }
             if !retry.isEmpty {
                 conflicts += 1
+                // What was prepared no longer holds: work it out inside the next try.
+                for index in retry.indices { retry[index].work.request.prepared = nil }
                 // Another worker changed the same incident in between: run the transition again on
                 // what it wrote. Persistent conflicts go back to the queue rather than spin here.
                 if conflicts > 20 {

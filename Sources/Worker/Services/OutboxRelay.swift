@@ -6,7 +6,7 @@ import ServiceLifecycle
 
 /// Publishes the outbox in order with confirms and `mandatory`, and marks rows published only
 /// once the broker confirmed them. A returned or refused message stays in the outbox and is
-/// tried again with backoff; at shutdown the relay drains what is left.
+/// tried again with backoff while the others go on; at shutdown the relay drains what is left.
 final class OutboxRelay: Service, Sendable {
     private let store: any IncidentStore
     private let publisher: any AMQPPublishing
@@ -34,44 +34,109 @@ final class OutboxRelay: Service, Sendable {
     }
 
     func run() async throws {
-        var failures = 0
+        var readFailures = 0
         var drainDeadline: Timestamp?
-        while true {
+        // One round awaits its confirms while the next is read and handed over behind it: the
+        // publisher keeps the order, and a row waits for one read, not for a whole round.
+        var inFlight: Round?
+        // Reading goes on after the last row taken, in passes from sequence 0: a new pass starts
+        // every poll interval and when a held row is due again, so rows that failed and rows other
+        // workers committed under lower sequences are read again.
+        var cursor: Int64 = 0
+        var passStarted = clock.now()
+        var passHandedOver = false
+        var held: [Int64: Hold] = [:]
+        var marks = Marks()
+        // Cancelled (not shut down gracefully): stop at once; what is unmarked is sent again.
+        while !Task.isCancelled {
+            await mark(&marks, force: false)
             if Task.isShuttingDownGracefully, drainDeadline == nil {
                 drainDeadline = clock.now() + drainTimeout
             }
             let rows: [OutboxRecord]
             do {
-                rows = try await store.unpublishedOutbox(limit: batchSize)
+                rows = try await store.unpublishedOutbox(after: cursor, limit: batchSize)
+                readFailures = 0
             } catch {
-                failures += 1
+                readFailures += 1
                 logger.error("cannot read the outbox; retrying", metadata: ["error": "\(error)"])
+                if let round = inFlight { await finish(round, holding: &held, marks: &marks) }
+                inFlight = nil
+                await mark(&marks, force: true)
                 if let drainDeadline, clock.now() > drainDeadline { return }
-                try? await Task.sleep(for: .milliseconds(min(10_000, 100 << min(failures, 7))))
+                try? await Task.sleep(for: Hold.backoff(readFailures))
                 continue
             }
-            if rows.isEmpty {
-                if drainDeadline != nil { return }  // drained
-                // Polled too: other workers write rows this one is not told about.
-                await cancelWhenGracefulShutdown { [doorbell, pollInterval] in await doorbell.wait(atMost: pollInterval) }
-                continue
-            }
-            let published = await publish(rows)
-            if published == 0 {
-                failures += 1
-                if let drainDeadline, clock.now() > drainDeadline {
-                    logger.warning("stopping with \(rows.count) or more messages unpublished; the next worker publishes them")
+            let now = clock.now()
+            guard let last = rows.last else {
+                if let round = inFlight {
+                    inFlight = nil
+                    await finish(round, holding: &held, marks: &marks)
+                    continue
+                }
+                // Caught up. A new pass from the start now and then, and when a held row is due
+                // again; its marks land first, so it does not read them as unpublished.
+                let retryDue = held.values.contains { $0.notBefore <= now }
+                let draining = drainDeadline.map { now <= $0 && passHandedOver } ?? false
+                if cursor != 0, retryDue || draining || now - passStarted >= pollInterval {
+                    await mark(&marks, force: true)
+                    cursor = 0
+                    passStarted = now
+                    passHandedOver = false
+                    continue
+                }
+                // Draining: done once a pass from the start found nothing to hand over.
+                if drainDeadline != nil {
+                    await mark(&marks, force: true)
+                    if !held.isEmpty {
+                        logger.warning("stopping with \(held.count) messages undelivered; the next worker tries them again")
+                    }
                     return
                 }
-                try? await Task.sleep(for: .milliseconds(min(10_000, 100 << min(failures, 7))))
-            } else {
-                failures = 0
+                if cursor == 0 {
+                    // A whole pass found nothing: the next one is this one, read again later.
+                    passStarted = now
+                    passHandedOver = false
+                }
+                // Wait for new rows (rung by this worker's writes), the next pass, the next retry,
+                // or the marks' turn.
+                var wait = max(.milliseconds(1), pollInterval - (now - passStarted))
+                if let retry = held.values.map(\.notBefore).min() { wait = min(wait, max(.milliseconds(1), retry - now)) }
+                if let due = marks.dueAt { wait = min(wait, max(.milliseconds(1), due - now)) }
+                await cancelWhenGracefulShutdown { [doorbell, wait] in await doorbell.wait(atMost: wait) }
+                continue
             }
+            if cursor == 0, let first = rows.first?.sequence {
+                held = held.filter { $0.key >= first }  // the others were published since
+            }
+            cursor = last.sequence
+            let ready = rows.filter { row in held[row.sequence].map { $0.notBefore <= now } ?? true }
+            guard !ready.isEmpty else { continue }
+            passHandedOver = true
+            let round = submit(ready)
+            if let previous = inFlight { await finish(previous, holding: &held, marks: &marks) }
+            inFlight = round
         }
     }
 
-    /// Publishes one batch; returns how many were confirmed.
-    private func publish(_ rows: [OutboxRecord]) async -> Int {
+    /// A row the broker did not take, and when to try it again.
+    struct Hold {
+        var attempts: Int
+        var notBefore: Timestamp
+
+        static func backoff(_ attempts: Int) -> Duration {
+            .milliseconds(min(10_000, 100 << min(attempts, 7)))
+        }
+    }
+
+    /// Rows handed to the publisher, awaiting their confirms.
+    struct Round {
+        var rows: [OutboxRecord]
+        var receipt: PublishReceipt
+        var lastSequence: Int64 { rows.last?.sequence ?? 0 }
+    }
+
+    private func submit(_ rows: [OutboxRecord]) -> Round {
         let messages = rows.map { row in
             OutboundMessage(
                 exchange: row.message.exchange, routingKey: row.message.routingKey, body: Array(row.message.body),
@@ -85,33 +150,72 @@ final class OutboxRelay: Service, Sendable {
                     timestamp: UInt64(row.createdAt.millisecondsSinceEpoch / 1000),
                     appID: "escalator"))
         }
+        return Round(rows: rows, receipt: publisher.submit(messages))
+    }
+
+    /// Waits for a round's confirms and marks the confirmed rows published; the others are
+    /// held back for a while, so one undeliverable message does not hold up the rest.
+    private func finish(_ round: Round, holding held: inout [Int64: Hold], marks: inout Marks) async {
         let outcomes: [PublishOutcome]
         do {
-            outcomes = try await publisher.publish(messages)
+            outcomes = try await round.receipt.outcomes()
         } catch {
             logger.error("publishing failed; the messages stay in the outbox", metadata: ["error": "\(error)"])
-            return 0
+            outcomes = []
         }
+        let now = clock.now()
         var confirmed: [Int64] = []
-        for (row, outcome) in zip(rows, outcomes) {
-            if outcome.isConfirmed {
+        confirmed.reserveCapacity(round.rows.count)
+        for (index, row) in round.rows.enumerated() {
+            if index < outcomes.count, outcomes[index].isConfirmed {
                 confirmed.append(row.sequence)
-            } else {
+                held[row.sequence] = nil
+                continue
+            }
+            let attempts = (held[row.sequence]?.attempts ?? 0) + 1
+            held[row.sequence] = Hold(attempts: attempts, notBefore: now + Hold.backoff(attempts))
+            if index < outcomes.count {
                 logger.error(
-                    "message not delivered, kept for another try: \(outcome)",
+                    "message not delivered, kept for another try: \(outcomes[index])",
                     metadata: [
                         "message_id": "\(row.message.messageID)", "exchange": "\(row.message.exchange)",
                         "routing_key": "\(row.message.routingKey)", "incident_id": "\(row.incident.map { "\($0)" } ?? "-")",
+                        "attempts": "\(attempts)",
                     ])
             }
         }
+        marks.confirmed(confirmed, at: now)
+    }
+
+    /// Marks the confirmed rows published, a few rounds at a time: the relay's cursor already
+    /// keeps it from reading them again, so the mark only has to land before the next pass.
+    private func mark(_ marks: inout Marks, force: Bool) async {
+        guard !marks.sequences.isEmpty, force || marks.isDue(at: clock.now()) else { return }
         do {
-            try await store.markPublished(confirmed, at: clock.now())
+            try await store.markPublished(marks.sequences, at: marks.oldest ?? clock.now())
         } catch {
             // They will be published again under the same message ids: duplicates, never losses.
             logger.error("published messages could not be marked; they will be sent again", metadata: ["error": "\(error)"])
-            return 0
         }
-        return confirmed.count
+        marks = Marks()
+    }
+
+    /// Confirmed rows not marked yet.
+    struct Marks {
+        var sequences: [Int64] = []
+        var oldest: Timestamp?
+
+        mutating func confirmed(_ more: [Int64], at now: Timestamp) {
+            guard !more.isEmpty else { return }
+            sequences += more
+            if oldest == nil { oldest = now }
+        }
+
+        /// When the oldest confirm has waited long enough; nil with nothing to mark.
+        var dueAt: Timestamp? { oldest.map { $0 + .milliseconds(50) } }
+
+        func isDue(at now: Timestamp) -> Bool {
+            sequences.count >= 4096 || dueAt.map { now >= $0 } ?? false
+        }
     }
 }
