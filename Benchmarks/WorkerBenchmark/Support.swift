@@ -87,24 +87,25 @@ struct ThreadTimes {
         return times
     }
 
-    /// "on a CPU 5.1 s, waiting for one 3.2 s; busiest thread 'x': on a CPU 62%, waiting 30%"
+    /// "on a CPU 5.1 s, runnable but waiting for a CPU 3.2 s; busiest threads on a CPU: 'x' 62%, ..."
     func spent(since start: ThreadTimes, wallSeconds: Double) -> String {
         guard !threads.isEmpty else { return "?" }
         var running: Int64 = 0
         var waiting: Int64 = 0
-        var busiest = Thread(name: "-", running: 0, waiting: 0)
+        var deltas: [Thread] = []
         for (task, now) in threads {
             let before = start.threads[task] ?? Thread(name: now.name, running: 0, waiting: 0)
             let delta = Thread(name: now.name, running: now.running - before.running, waiting: now.waiting - before.waiting)
             running += delta.running
             waiting += delta.waiting
-            if delta.running + delta.waiting > busiest.running + busiest.waiting { busiest = delta }
+            deltas.append(delta)
+        }
+        // The busiest threads show a stage that runs out of its one thread before the CPUs do.
+        let busiest = deltas.sorted { $0.running > $1.running }.prefix(4).map { thread in
+            "'\(thread.name)' " + String(format: "%.0f%%", Double(thread.running) / 1e9 / wallSeconds * 100)
         }
         return String(format: "on a CPU %.1f s, runnable but waiting for a CPU %.1f s; ", Double(running) / 1e9, Double(waiting) / 1e9)
-            + "busiest thread '\(busiest.name)': "
-            + String(
-                format: "on a CPU %.0f%%, waiting for one %.0f%% of the time", Double(busiest.running) / 1e9 / wallSeconds * 100,
-                Double(busiest.waiting) / 1e9 / wallSeconds * 100)
+            + "busiest threads on a CPU: " + busiest.joined(separator: ", ")
     }
 }
 

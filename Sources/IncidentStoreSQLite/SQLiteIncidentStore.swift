@@ -36,7 +36,7 @@ public final class SQLiteIncidentStore: IncidentStore {
         config.label = "escalator-store"
         config.foreignKeysEnabled = false
         do {
-            pool = try DatabasePool(path: path, configuration: config)
+            pool = try Self.openPool(path: path, configuration: config, busyTimeout: configuration.busyTimeout)
             let durability = configuration.durability.rawValue
             try pool.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = \(durability)")
@@ -53,6 +53,23 @@ public final class SQLiteIncidentStore: IncidentStore {
                     + "that its folder is writable, and that the disk is not full.")
         }
         try Self.migrate(pool, path: path, logger: logger)
+    }
+
+    /// Processes opening a new file together race to switch it to WAL mode; SQLite answers the
+    /// loser "locked" at once, without its busy handler, so the opening is tried again.
+    private static func openPool(path: String, configuration: Configuration, busyTimeout: Duration) throws -> DatabasePool {
+        let deadline = ContinuousClock.now + busyTimeout
+        var attempt = 0
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError
+                where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && ContinuousClock.now < deadline
+            {
+                attempt += 1
+                Thread.sleep(forTimeInterval: min(0.2, 0.01 * Double(attempt)))
+            }
+        }
     }
 
     /// Several processes may start at once on a new file: a migration that loses the race
@@ -158,12 +175,20 @@ public final class SQLiteIncidentStore: IncidentStore {
                     claims.removeAll()
                     let rows = try Row.fetchAll(
                         db.cachedStatement(
+                            // Each half from its partial index: due times held by live claims
+                            // (thousands, when many fire at once) are never walked past.
                             sql: """
-                                SELECT incident_id, due_id, due_at FROM due_time
-                                WHERE due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
-                                ORDER BY due_at LIMIT ?
+                                SELECT incident_id, due_id, due_at FROM (
+                                    SELECT incident_id, due_id, due_at FROM due_time
+                                    WHERE claimed_until IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2)
+                                UNION ALL
+                                SELECT incident_id, due_id, due_at FROM (
+                                    SELECT incident_id, due_id, due_at FROM due_time
+                                    WHERE claimed_until IS NOT NULL AND claimed_until <= ?1 AND due_at <= ?1
+                                    ORDER BY claimed_until LIMIT ?2)
+                                ORDER BY due_at LIMIT ?2
                                 """),
-                        arguments: [now.millisecondsSinceEpoch, now.millisecondsSinceEpoch, limit])
+                        arguments: [now.millisecondsSinceEpoch, limit])
                     let update = try db.cachedStatement(
                         sql: "UPDATE due_time SET claim_token = ?, claimed_until = ? WHERE incident_id = ? AND due_id = ?")
                     for row in rows {

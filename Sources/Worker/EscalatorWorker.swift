@@ -44,6 +44,7 @@ public struct EscalatorWorker: Sendable {
         let prefetch = UInt16(clamping: configuration.prefetch)
         // Half the prefetch, so the next batch is delivered while one is written.
         let intakeBatch = max(1, configuration.prefetch / 2)
+        let timerPriority = TimerPriority()
         let relayDoorbell = Doorbell()
         let sweepDoorbell = Doorbell()
         let wrote: @Sendable () -> Void = {
@@ -56,7 +57,8 @@ public struct EscalatorWorker: Sendable {
             consumer: AMQPConsumer(
                 configuration: amqp, topology: topology, queue: configuration.names.incidentsQueue, prefetch: prefetch,
                 deadLettering: deadLettering, logger: logger),
-            store: store, batchSize: intakeBatch, clock: clock, logger: logger,
+            store: store, batchSize: intakeBatch, linger: configuration.intakeLinger, yieldingTo: timerPriority, clock: clock,
+            logger: logger,
             decode: { delivery, now throws(ContractViolation) in
                 let message = try IncidentMessage(bytes: delivery.body, knownTypes: processor.knownTypes)
                 return IntakeService.Work(
@@ -69,7 +71,7 @@ public struct EscalatorWorker: Sendable {
             consumer: AMQPConsumer(
                 configuration: amqp, topology: topology, queue: configuration.names.repliesQueue, prefetch: prefetch,
                 deadLettering: deadLettering, logger: logger),
-            store: store, batchSize: intakeBatch, clock: clock, logger: logger,
+            store: store, batchSize: intakeBatch, linger: configuration.intakeLinger, clock: clock, logger: logger,
             decode: { delivery, now throws(ContractViolation) in
                 let message = try ReplyMessage(bytes: delivery.body)
                 return IntakeService.Work(
@@ -83,7 +85,7 @@ public struct EscalatorWorker: Sendable {
         let sweep = DueTimeSweep(
             store: store, processor: processor, clock: clock, doorbell: sweepDoorbell, interval: configuration.sweepInterval,
             lease: configuration.lease, batchSize: configuration.sweepBatch, retention: configuration.retention,
-            logger: logger, applied: { relayDoorbell.ring() })
+            priority: timerPriority, logger: logger, applied: { relayDoorbell.ring() })
         let relay = OutboxRelay(
             store: store, publisher: publisher, clock: clock, doorbell: relayDoorbell, batchSize: configuration.outboxBatch,
             logger: logger)

@@ -18,6 +18,18 @@ struct WorkerConfigurationTests {
         #expect(configuration.sweepInterval == .seconds(1))
         #expect(configuration.retention == .seconds(30 * 86400))
         #expect(configuration.prefetch == 256)
+        #expect(configuration.intakeLinger == .milliseconds(2))
+    }
+
+    @Test("The intake's linger can be changed or turned off with 0")
+    func intakeLingerIsSetOrTurnedOff() throws {
+        let longer = try WorkerConfiguration.load(file: Self.sampleSettings, environment: ["ESCALATOR_INTAKE_LINGER": "5ms"])
+        #expect(longer.intakeLinger == .milliseconds(5))
+        let off = try WorkerConfiguration.load(file: Self.sampleSettings, environment: ["ESCALATOR_INTAKE_LINGER": "0"])
+        #expect(off.intakeLinger == .zero)
+        #expect(throws: (any Error).self) {
+            try WorkerConfiguration.load(file: nil, environment: ["ESCALATOR_INTAKE_LINGER": "a while"])
+        }
     }
 
     @Test func environmentVariablesOverrideTheFile() throws {

@@ -87,6 +87,12 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
         try await buffer.next(maximumCount: maximumCount)
     }
 
+    /// Up to `maximumCount` deliveries already received, without waiting: lets a loop that
+    /// lingers a moment add what arrived meanwhile to its batch.
+    public func availableDeliveries(maximumCount: Int) -> [Delivery] {
+        buffer.available(maximumCount: maximumCount)
+    }
+
     /// Acknowledges `delivery`, and with `multiple` every earlier one of this connection.
     public func ack(_ delivery: Delivery, multiple: Bool = false) {
         role.enqueue(.init(deliveryTag: delivery.deliveryTag, generation: delivery.sessionGeneration, kind: .ack(multiple: multiple)))

@@ -16,6 +16,8 @@ struct Acknowledgement: Sendable {
 
 /// The consumer thread's side: sets the prefetch, consumes, assembles deliveries, sends acks.
 final class ConsumerRole: ConnectionRole, @unchecked Sendable {
+    let threadName = "amqp-consume"
+
     // @unchecked: `acknowledgements` is behind a Mutex; everything else is touched only by the
     // consumer's connection thread (`wake` is set once before the thread starts).
     private struct DeliverMethod {

@@ -39,6 +39,21 @@ final class DeliveryBuffer: Sendable {
         if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: nil) }
     }
 
+    /// Up to `maximumCount` of the deliveries already here, without waiting; empty when none are.
+    func available(maximumCount: Int) -> [Delivery] {
+        state.withLock { state in
+            let count = min(state.deliveries.count - state.readIndex, maximumCount)
+            guard count > 0 else { return [] }
+            let batch = Array(state.deliveries[state.readIndex..<(state.readIndex + count)])
+            state.readIndex += count
+            if state.readIndex == state.deliveries.count {
+                state.deliveries.removeAll(keepingCapacity: true)
+                state.readIndex = 0
+            }
+            return batch
+        }
+    }
+
     /// Up to `maximumCount` deliveries, waiting for at least one; nil at the end.
     func next(maximumCount: Int) async throws -> [Delivery]? {
         try await withTaskCancellationHandler {

@@ -6,6 +6,8 @@ import Logging
 /// no confirm helper), matches acks, nacks and returns to messages, and keeps every unconfirmed
 /// message for republishing after a reconnect.
 final class PublisherRole: ConnectionRole {
+    let threadName = "amqp-publish"
+
     private struct Pending {
         let request: PublishRequest
         let index: Int

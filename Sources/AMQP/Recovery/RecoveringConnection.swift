@@ -6,6 +6,8 @@ import Synchronization
 /// What a publisher or consumer does on its connection; the `RecoveringConnection` drives it.
 /// Every method runs on the connection's own thread.
 protocol ConnectionRole: AnyObject {
+    /// Names the connection's thread (`amqp-publish`, `amqp-consume`) in `top` and profilers.
+    var threadName: String { get }
     /// Connected and topology declared: select confirms, start consuming, republish.
     func sessionStarted(_ connection: ConnectionHandle, generation: UInt64) throws(AMQPError)
     /// Sends what callers asked for since the last turn (publishes, acks); returns true when
@@ -52,8 +54,11 @@ final class RecoveringConnection: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in run() }
-        thread.name = "amqp:\(configuration.connectionName)"
+        let name = role.threadName
+        let thread = Thread { [self] in
+            Thread.current.name = name
+            run()
+        }
         thread.start()
     }
 

@@ -15,6 +15,9 @@ public struct WorkerConfiguration: Sendable {
     public var amqpKeyFile: String?
     public var heartbeat: Duration
     public var prefetch: Int
+    /// How long the intake waits for more messages when only a few arrived, so that they share
+    /// one transaction; zero takes each batch as it comes.
+    public var intakeLinger: Duration
     /// `data/escalator.sqlite`, a `sqlite://` URL, or `postgres://...`.
     public var store: String
     public var planPath: String
@@ -88,6 +91,8 @@ public struct WorkerConfiguration: Sendable {
         names.deadLetterExchange = text("names.dead_letter_exchange", default: names.deadLetterExchange)
         names.deadLetterQueue = text("names.dead_letter_queue", default: names.deadLetterQueue)
         self.names = names
+        let linger = text("intake.linger", default: "2ms")
+        intakeLinger = ["0", "0s", "0ms"].contains(linger) ? .zero : duration("intake.linger", default: "2ms")
         sweepInterval = duration("sweep.interval", default: "1s")
         lease = duration("sweep.lease", default: "30s")
         sweepBatch = count("sweep.batch", default: 256)

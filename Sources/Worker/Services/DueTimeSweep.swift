@@ -16,13 +16,15 @@ final class DueTimeSweep: Service, Sendable {
     private let batchSize: Int
     private let retention: Duration
     private let applied: @Sendable () -> Void
+    private let priority: TimerPriority?
     private let logger: Logger
 
     init(
         store: any IncidentStore, processor: EscalationProcessor, clock: any WallClock, doorbell: Doorbell,
-        interval: Duration, lease: Duration, batchSize: Int, retention: Duration, logger: Logger,
-        applied: @escaping @Sendable () -> Void
+        interval: Duration, lease: Duration, batchSize: Int, retention: Duration, priority: TimerPriority? = nil,
+        logger: Logger, applied: @escaping @Sendable () -> Void
     ) {
+        self.priority = priority
         self.store = store
         self.processor = processor
         self.clock = clock
@@ -40,6 +42,8 @@ final class DueTimeSweep: Service, Sendable {
     func run() async throws {
         var failures = 0
         var lastPrune = Timestamp(millisecondsSinceEpoch: 0)
+        // While one batch of due times is written, the next is claimed and prepared.
+        var writing: Task<Void, Never>?
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             var wait = interval
             do {
@@ -48,10 +52,15 @@ final class DueTimeSweep: Service, Sendable {
                 let now = clock.now()
                 if let next = try await store.nextDueAt() {
                     if next <= now {
+                        priority?.setTimersDue(true)
                         let claims = try await store.claimDueTimes(now: now, lease: lease, limit: batchSize)
                         if !claims.isEmpty {
-                            await fire(claims, at: now)
-                            applied()
+                            let requests = await prepare(claims, at: now)
+                            await writing?.value
+                            writing = Task {
+                                await self.fire(claims, requests, at: now)
+                                self.applied()
+                            }
                             continue
                         }
                         // Another worker claimed them first; its lease tells the next time.
@@ -72,16 +81,25 @@ final class DueTimeSweep: Service, Sendable {
                 wait = .milliseconds(min(10_000, 100 << min(failures, 7)))
                 logger.error("cannot read due times from the store; retrying in \(wait)", metadata: ["error": "\(error)"])
             }
+            await writing?.value
+            writing = nil
+            priority?.setTimersDue(false)
             await cancelWhenGracefulShutdown { [doorbell, wait] in await doorbell.wait(atMost: wait) }
         }
+        await writing?.value
+        priority?.setTimersDue(false)
     }
 
-    private func fire(_ claims: [DueClaim], at now: Timestamp) async {
+    /// The timeouts worked out on a reader, so the writer is held only for the rows.
+    private func prepare(_ claims: [DueClaim], at now: Timestamp) async -> [ApplyRequest] {
+        let requests = claims.map { processor.request(for: $0, at: now) }
+        return (try? await store.prepare(requests)) ?? requests
+    }
+
+    private func fire(_ claims: [DueClaim], _ requests: [ApplyRequest], at now: Timestamp) async {
         let results: [Result<ApplyOutcome, any Error>]
         do {
-            let requests = claims.map { processor.request(for: $0, at: now) }
-            // Worked out on a reader, so the writer is held only for the rows.
-            results = try await store.apply(batch: (try? await store.prepare(requests)) ?? requests)
+            results = try await store.apply(batch: requests)
         } catch {
             // Nothing was kept; the claims lapse after their lease and fire then.
             logger.error("due times could not be applied", metadata: ["error": "\(error)", "count": "\(claims.count)"])

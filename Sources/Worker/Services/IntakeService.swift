@@ -26,13 +26,18 @@ final class IntakeService: Service, Sendable {
     private let decode: Decode
     private let clock: any WallClock
     private let batchSize: Int
+    private let linger: Duration
+    private let timerPriority: TimerPriority?
     private let applied: @Sendable () -> Void
     private let logger: Logger
 
     init(
-        name: String, consumer: AMQPConsumer, store: any IncidentStore, batchSize: Int, clock: any WallClock,
-        logger: Logger, decode: @escaping Decode, applied: @escaping @Sendable () -> Void
+        name: String, consumer: AMQPConsumer, store: any IncidentStore, batchSize: Int, linger: Duration = .zero,
+        yieldingTo timerPriority: TimerPriority? = nil, clock: any WallClock, logger: Logger, decode: @escaping Decode,
+        applied: @escaping @Sendable () -> Void
     ) {
+        self.linger = linger
+        self.timerPriority = timerPriority
         self.name = name
         self.consumer = consumer
         self.store = store
@@ -55,7 +60,13 @@ final class IntakeService: Service, Sendable {
             let batch = try? await cancelWhenGracefulShutdown { [consumer, batchSize] in
                 try await consumer.nextBatch(maximumCount: batchSize)
             }
-            guard let deliveries = batch else { break }
+            guard var deliveries = batch else { break }
+            if deliveries.count < batchSize / 4, linger > .zero {
+                // Few arrived at once: a moment more lets the next ones share the transaction
+                // (one disk sync, one relay round) instead of each paying for its own.
+                try? await Task.sleep(for: linger)
+                deliveries += consumer.availableDeliveries(maximumCount: batchSize - deliveries.count)
+            }
             let pending = await prepare(deliveries)
             await writing?.value
             writing = Task { await self.write(pending) }
@@ -97,6 +108,8 @@ final class IntakeService: Service, Sendable {
         var storeFailures = 0
         var conflicts = 0
         while !pending.isEmpty {
+            // Escalations already running first; a long burst of due times delays this by a bounded time.
+            await timerPriority?.yieldToTimers(atMost: .milliseconds(250))
             let results: [Result<ApplyOutcome, any Error>]
             do {
                 results = try await store.apply(batch: pending.map(\.work.request))
