@@ -36,9 +36,9 @@ final class OutboxRelay: Service, Sendable {
     func run() async throws {
         var readFailures = 0
         var drainDeadline: Timestamp?
-        // One round awaits its confirms while the next is read and handed over behind it: the
-        // publisher keeps the order, and a row waits for one read, not for a whole round.
-        var inFlight: Round?
+        // Rounds await their confirms while the next ones are read and handed over behind them:
+        // the publisher keeps the order, and a row waits for one read, not for earlier confirms.
+        var inFlight: [Round] = []
         // Reading goes on after the last row taken, in passes from sequence 0: a new pass starts
         // every poll interval and when a held row is due again, so rows that failed and rows other
         // workers committed under lower sequences are read again.
@@ -60,8 +60,8 @@ final class OutboxRelay: Service, Sendable {
             } catch {
                 readFailures += 1
                 logger.error("cannot read the outbox; retrying", metadata: ["error": "\(error)"])
-                if let round = inFlight { await finish(round, holding: &held, marks: &marks) }
-                inFlight = nil
+                for round in inFlight { await finish(round, holding: &held, marks: &marks) }
+                inFlight = []
                 await mark(&marks, force: true)
                 if let drainDeadline, clock.now() > drainDeadline { return }
                 try? await Task.sleep(for: Hold.backoff(readFailures))
@@ -69,9 +69,8 @@ final class OutboxRelay: Service, Sendable {
             }
             let now = clock.now()
             guard let last = rows.last else {
-                if let round = inFlight {
-                    inFlight = nil
-                    await finish(round, holding: &held, marks: &marks)
+                if !inFlight.isEmpty {
+                    await finish(inFlight.removeFirst(), holding: &held, marks: &marks)
                     continue
                 }
                 // Caught up. A new pass from the start now and then, and when a held row is due
@@ -114,10 +113,16 @@ final class OutboxRelay: Service, Sendable {
             guard !ready.isEmpty else { continue }
             passHandedOver = true
             let round = submit(ready)
-            if let previous = inFlight { await finish(previous, holding: &held, marks: &marks) }
-            inFlight = round
+            inFlight.append(round)
+            if inFlight.count > Self.roundsInFlight {
+                await finish(inFlight.removeFirst(), holding: &held, marks: &marks)
+            }
         }
     }
+
+    /// How many rounds may await their confirms at once: enough that reading never waits for a
+    /// broker slow to confirm under load, few enough that a failure is known within a few rounds.
+    static let roundsInFlight = 4
 
     /// A row the broker did not take, and when to try it again.
     struct Hold {
@@ -133,7 +138,6 @@ final class OutboxRelay: Service, Sendable {
     struct Round {
         var rows: [OutboxRecord]
         var receipt: PublishReceipt
-        var lastSequence: Int64 { rows.last?.sequence ?? 0 }
     }
 
     private func submit(_ rows: [OutboxRecord]) -> Round {
