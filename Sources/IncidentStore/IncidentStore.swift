@@ -60,6 +60,11 @@ public protocol IncidentStore: Sendable {
     /// reads on from the last one it took, and from 0 again when it has none in flight.
     func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord]
 
+    /// True when outbox sequences are given in commit order (one writer at a time), so a row
+    /// that commits later never has a lower sequence and reading on past a sequence misses
+    /// nothing. A relay on a store without it reads from the start every round.
+    var outboxSequencesFollowCommits: Bool { get }
+
     /// Marks rows published once the broker confirmed them. Unknown sequences are ignored.
     func markPublished(_ sequences: [Int64], at: Timestamp) async throws
 
@@ -91,6 +96,9 @@ public protocol IncidentStore: Sendable {
 }
 
 extension IncidentStore {
+    /// Concurrent writers take sequences as they insert, not as they commit.
+    public var outboxSequencesFollowCommits: Bool { false }
+
     /// Unpublished outbox rows from the first, at most `limit`.
     public func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord] {
         try await unpublishedOutbox(after: 0, limit: limit)

@@ -264,6 +264,10 @@ public final class SQLiteIncidentStore: IncidentStore {
 
     // MARK: Outbox
 
+    /// Writes take the file's one write lock in turn, and `AUTOINCREMENT` numbers rows inside
+    /// them: sequence order is commit order.
+    public var outboxSequencesFollowCommits: Bool { true }
+
     public func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord] {
         try await read("reading the outbox") { db in
             try Row.fetchAll(

@@ -4,6 +4,7 @@ import Foundation
 import IncidentStore
 import IncidentStoreSQLite
 import Logging
+import ServiceLifecycleTestKit
 import Synchronization
 import Testing
 import WireContract
@@ -45,6 +46,43 @@ struct OutboxRelayTests {
         }
     }
 
+    /// The SQLite store, counting the relay's reads, and able to claim that its sequences do not
+    /// follow commits (as PostgreSQL's do not).
+    final class ObservedStore: IncidentStore {
+        let base: SQLiteIncidentStore
+        let outboxSequencesFollowCommits: Bool
+        private let reads = Mutex(0)
+
+        init(_ base: SQLiteIncidentStore, sequencesFollowCommits: Bool = true) {
+            self.base = base
+            outboxSequencesFollowCommits = sequencesFollowCommits
+        }
+
+        var outboxReads: Int { reads.withLock { $0 } }
+
+        func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord] {
+            reads.withLock { $0 += 1 }
+            return try await base.unpublishedOutbox(after: after, limit: limit)
+        }
+
+        func apply(batch: [ApplyRequest]) async throws -> [Result<ApplyOutcome, any Error>] { try await base.apply(batch: batch) }
+        func prepare(_ batch: [ApplyRequest]) async throws -> [ApplyRequest] { try await base.prepare(batch) }
+        func claimDueTimes(now: Timestamp, lease: Duration, limit: Int) async throws -> [DueClaim] {
+            try await base.claimDueTimes(now: now, lease: lease, limit: limit)
+        }
+        func completeDueTime(_ claim: DueClaim) async throws -> Bool { try await base.completeDueTime(claim) }
+        func releaseDueTime(_ claim: DueClaim) async throws -> Bool { try await base.releaseDueTime(claim) }
+        func nextDueAt() async throws -> Timestamp? { try await base.nextDueAt() }
+        func dueTimes(of incident: IncidentID) async throws -> [ScheduledDueTime] { try await base.dueTimes(of: incident) }
+        func markPublished(_ sequences: [Int64], at: Timestamp) async throws { try await base.markPublished(sequences, at: at) }
+        func incident(_ lookup: IncidentLookup) async throws -> StoredIncident? { try await base.incident(lookup) }
+        func openIncidents() async throws -> [StoredIncident] { try await base.openIncidents() }
+        func timeline(of incident: IncidentID) async throws -> [TimelineRecord] { try await base.timeline(of: incident) }
+        func parcels(of incident: IncidentID) async throws -> [AffectedParcel] { try await base.parcels(of: incident) }
+        func ackStatistics(_ query: AckStatisticsQuery) async throws -> [AckStatistic] { try await base.ackStatistics(query) }
+        func prune(resolvedBefore: Timestamp) async throws -> PruneSummary { try await base.prune(resolvedBefore: resolvedBefore) }
+    }
+
     let store: SQLiteIncidentStore
     let processor = EscalationProcessor(
         renderer: EscalationProcessorTests.renderer, signer: PageTokenSigner(secret: Array("test secret".utf8)))
@@ -68,11 +106,12 @@ struct OutboxRelayTests {
         return try await store.unpublishedOutbox(limit: 10_000)
     }
 
-    func runRelay(_ publisher: ScriptedPublisher, batchSize: Int = 4, until done: @escaping @Sendable () async throws -> Bool)
-        async throws
-    {
+    func runRelay(
+        _ publisher: ScriptedPublisher, on store: (any IncidentStore)? = nil, batchSize: Int = 4,
+        until done: @escaping @Sendable () async throws -> Bool
+    ) async throws {
         let relay = OutboxRelay(
-            store: store, publisher: publisher, clock: SystemWallClock(), doorbell: Doorbell(), batchSize: batchSize,
+            store: store ?? self.store, publisher: publisher, clock: SystemWallClock(), doorbell: Doorbell(), batchSize: batchSize,
             pollInterval: .milliseconds(50), logger: Logger(label: "test"))
         let running = Task { try await relay.run() }
         defer { running.cancel() }
@@ -112,5 +151,48 @@ struct OutboxRelayTests {
         #expect(publisher.publishedIDs.filter { $0 == stuck }.count >= 3)
         let others = publisher.publishedIDs.filter { $0 != stuck }
         #expect(others == rows.map(\.message.messageID).filter { $0 != stuck })
+    }
+
+    @Test("Where sequences do not follow commits, every round reads from the start, and each row still goes out once, in order")
+    func readsFromTheStartWhereSequencesDoNotFollowCommits() async throws {
+        let rows = try await writeIncidents(6)
+        let publisher = ScriptedPublisher()
+        let observed = ObservedStore(store, sequencesFollowCommits: false)
+        let store = store
+        try await runRelay(publisher, on: observed) { try await store.unpublishedOutbox(limit: 100).isEmpty }
+        #expect(try await store.unpublishedOutbox(limit: 100).isEmpty)
+        #expect(publisher.publishedIDs == rows.map(\.message.messageID))
+    }
+
+    @Test("A held-back row that another worker published is forgotten: the idle relay reads only at its poll interval, and stops at once")
+    func aRowPublishedElsewhereIsForgotten() async throws {
+        let rows = try await writeIncidents(2)
+        let stuck = rows[0]
+        let publisher = ScriptedPublisher(refusing: [stuck.message.messageID])
+        let observed = ObservedStore(store)
+        let relay = OutboxRelay(
+            store: observed, publisher: publisher, clock: SystemWallClock(), doorbell: Doorbell(), batchSize: 4,
+            pollInterval: .milliseconds(100), drainTimeout: .seconds(30), logger: Logger(label: "test"))
+        try await testGracefulShutdown { shutdown in
+            let running = Task { try await relay.run() }
+            // Everything else goes out; the refused row is held back.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline,
+                try await store.unpublishedOutbox(limit: 100).map(\.message.messageID) != [stuck.message.messageID]
+            {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            // Another worker gets it through.
+            try await store.markPublished([stuck.sequence], at: EscalationProcessorTests.start)
+            try await Task.sleep(for: .milliseconds(300))
+            let before = observed.outboxReads
+            try await Task.sleep(for: .milliseconds(500))
+            // Idle: a pass every poll interval (100 ms), not a read every millisecond.
+            #expect(observed.outboxReads - before <= 15)
+            let stopping = ContinuousClock.now
+            shutdown.triggerGracefulShutdown()
+            try await running.value
+            #expect(ContinuousClock.now - stopping < .seconds(5))
+        }
     }
 }

@@ -46,7 +46,13 @@ final class OutboxRelay: Service, Sendable {
         var passStarted = clock.now()
         var passHandedOver = false
         var held: [Int64: Hold] = [:]
+        // Held rows read in this pass: the others were published since (by another worker).
+        var heldSeenInPass: Set<Int64> = []
         var marks = Marks()
+        // Where sequences do not follow commits (PostgreSQL's concurrent writers), reading on
+        // past a sequence could skip a row that commits later under a lower one: every round
+        // then reads from the start, once the previous round is confirmed and marked.
+        let readOnPastRounds = store.outboxSequencesFollowCommits
         // Cancelled (not shut down gracefully): stop at once; what is unmarked is sent again.
         while !Task.isCancelled {
             await mark(&marks, force: false)
@@ -73,8 +79,11 @@ final class OutboxRelay: Service, Sendable {
                     await finish(inFlight.removeFirst(), holding: &held, marks: &marks)
                     continue
                 }
-                // Caught up. A new pass from the start now and then, and when a held row is due
-                // again; its marks land first, so it does not read them as unpublished.
+                // Caught up: a held row this pass did not read was published since (read from
+                // the start, nothing at all is left).
+                held = cursor == 0 ? [:] : held.filter { heldSeenInPass.contains($0.key) }
+                // A new pass from the start now and then, and when a held row is due again; its
+                // marks land first, so it does not read them as unpublished.
                 let retryDue = held.values.contains { $0.notBefore <= now }
                 let draining = drainDeadline.map { now <= $0 && passHandedOver } ?? false
                 if cursor != 0, retryDue || draining || now - passStarted >= pollInterval {
@@ -82,6 +91,7 @@ final class OutboxRelay: Service, Sendable {
                     cursor = 0
                     passStarted = now
                     passHandedOver = false
+                    heldSeenInPass = []
                     continue
                 }
                 // Draining: done once a pass from the start found nothing to hand over.
@@ -96,6 +106,7 @@ final class OutboxRelay: Service, Sendable {
                     // A whole pass found nothing: the next one is this one, read again later.
                     passStarted = now
                     passHandedOver = false
+                    heldSeenInPass = []
                 }
                 // Wait for new rows (rung by this worker's writes), the next pass, the next retry,
                 // or the marks' turn.
@@ -105,16 +116,18 @@ final class OutboxRelay: Service, Sendable {
                 await cancelWhenGracefulShutdown { [doorbell, wait] in await doorbell.wait(atMost: wait) }
                 continue
             }
-            if cursor == 0, let first = rows.first?.sequence {
-                held = held.filter { $0.key >= first }  // the others were published since
-            }
+            for row in rows where held[row.sequence] != nil { heldSeenInPass.insert(row.sequence) }
             cursor = last.sequence
             let ready = rows.filter { row in held[row.sequence].map { $0.notBefore <= now } ?? true }
             guard !ready.isEmpty else { continue }
             passHandedOver = true
             let round = submit(ready)
             inFlight.append(round)
-            if inFlight.count > Self.roundsInFlight {
+            if !readOnPastRounds {
+                await finish(inFlight.removeFirst(), holding: &held, marks: &marks)
+                await mark(&marks, force: true)
+                cursor = 0
+            } else if inFlight.count > Self.roundsInFlight {
                 await finish(inFlight.removeFirst(), holding: &held, marks: &marks)
             }
         }
