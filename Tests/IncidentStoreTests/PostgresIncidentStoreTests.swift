@@ -153,7 +153,9 @@ struct PostgresIncidentStoreTests {
     @Test("A store used before it runs says so instead of hanging")
     func storeNotRunning() async throws {
         var configuration = try TestPostgres.configuration()
-        configuration.connectionWait = .milliseconds(500)
+        // Also the connect timeout of `connect`'s own connection: 500 ms timed out on a loaded
+        // machine while the other suites ran beside this one.
+        configuration.connectionWait = .seconds(2)
         let store = try await PostgresIncidentStore.connect(configuration: configuration, logger: logger)
         let error = await #expect(throws: IncidentStoreError.self) { _ = try await store.openIncidents() }
         #expect(error?.code == .internalError)
