@@ -89,12 +89,10 @@ public struct PreparedTransition: Sendable {
         self.encodedState = encodedState
     }
 
-    /// Whether these changes still hold for the incident found inside the transaction. Parcels
-    /// and notice marks written without a state change do not move the version, so changes that
-    /// depend on them alone are always worked out again.
+    /// Whether these changes still hold for the incident found inside the transaction: every
+    /// write of its state, parcels or notice marks moves its version.
     public func holds(for found: Basis?) -> Bool {
-        guard found == basis else { return false }
-        return changes.state != nil || (changes.parcels.isEmpty && changes.noticesSent.isEmpty)
+        found == basis
     }
 }
 
@@ -194,7 +192,7 @@ public enum ApplyOutcome: Sendable, Hashable {
     public struct Applied: Sendable, Hashable {
         /// The incident the rows were written for, if any.
         public var incident: IncidentID?
-        /// Its version after the write (unchanged when the state did not change).
+        /// Its version after the write (unchanged when neither its state, parcels nor notice marks changed).
         public var version: Int64?
         /// True when the state opened a new incident.
         public var opened: Bool

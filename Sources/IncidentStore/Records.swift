@@ -4,7 +4,7 @@ public import struct Foundation.Data
 /// An incident as stored: its call-tree state and the version its next write must compare.
 public struct StoredIncident: Sendable, Hashable {
     public var state: IncidentState
-    /// Starts at 1 and grows by one per state change.
+    /// Starts at 1 and grows by one per write of its state, parcels or notice marks.
     public var version: Int64
 
     public init(state: IncidentState, version: Int64) {

@@ -196,6 +196,18 @@ struct Writer {
             incident = state.id
         }
 
+        if changes.state == nil, let current, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty {
+            // Parcels and notice marks are read by transitions too: moving the version makes a
+            // transition prepared before them be worked out again.
+            let updated = try await run(
+                """
+                UPDATE incident SET version = version + 1 WHERE id = \(current.id.rawValue) AND version = \(current.version)
+                RETURNING version
+                """)
+            if updated.isEmpty { return .conflict }
+            version = current.version + 1
+        }
+
         var outboxWritten = 0
         if let incident {
             if let claim = request.completing { try await deleteFired(claim) }

@@ -125,6 +125,13 @@ struct Writer {
                 written?.current = StoredIncident(state: state, version: 1)
             }
             incident = state.id
+        } else if let current, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty {
+            // Parcels and notice marks are read by transitions too: moving the version makes a
+            // transition prepared before them be worked out again.
+            try db.cachedStatement(sql: "UPDATE incident SET version = version + 1 WHERE id = ? AND version = ?")
+                .execute(arguments: [current.id.rawValue, current.version])
+            if db.changesCount == 0 { return .conflict }
+            version = current.version + 1
         }
 
         var written = 0

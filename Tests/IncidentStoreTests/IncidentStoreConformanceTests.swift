@@ -295,6 +295,28 @@ struct IncidentStoreConformanceTests {
         }
     }
 
+    @Test("Recording parcels moves the version, so a transition prepared before sees them when written", arguments: StoreFactory.all)
+    func parcelsMoveTheVersion(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            try await openFire1(store)
+            let seen = Mutex<[Int]>([])
+            // Stands for a resolve: what it writes depends on the parcels it is given.
+            let counting = ApplyRequest(messageID: "test:count", lookup: .id("inc-1"), at: t0, includeParcels: true) { input in
+                seen.withLock { $0.append(input.parcels.count) }
+                return IncidentChanges(timeline: [TimelineItem(at: t0, kind: "count", summary: "\(input.parcels.count) parcels")])
+            }
+            let prepared = counting.prepared(against: try await store.incident(.id("inc-1")), parcels: [])
+            let parcel = ApplyRequest(messageID: "test:parcel", lookup: .id("inc-1"), at: t0) { _ in
+                IncidentChanges(parcels: [Parcel(waybill: "WB9", customerID: "c9")])
+            }
+            #expect(try await store.apply(parcel).applied?.version == 2)
+            #expect(try await store.incident(.id("inc-1"))?.version == 2)
+            _ = try await store.apply(prepared)
+            #expect(seen.withLock { $0 } == [0, 1])
+            #expect(try await store.timeline(of: "inc-1").last { $0.item.kind == "count" }?.item.summary == "1 parcels")
+        }
+    }
+
     // MARK: Outbox
 
     @Test("Outbox rows come out in the order they were written, until published", arguments: StoreFactory.all)
