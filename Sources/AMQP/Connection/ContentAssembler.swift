@@ -11,8 +11,6 @@ struct ContentAssembler<Method> {
     private var body: [UInt8] = []
     private var headerSeen = false
 
-    var isAssembling: Bool { method != nil }
-
     mutating func begin(_ method: Method) {
         self.method = method
         properties = MessageProperties()

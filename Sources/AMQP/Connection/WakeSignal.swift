@@ -41,8 +41,11 @@ final class WakeSignal: Sendable {
     /// look is not lost.
     func clear() {
         isSignalled.withLock { $0 = false }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while buffer.withUnsafeMutableBytes({ read(readDescriptor, $0.baseAddress, 64) }) > 0 {}
+        // Drained even when the flag was already clear: a signaller may have set it, lost it to
+        // this clear, and written its byte just after.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
+            while read(readDescriptor, buffer.baseAddress, 64) > 0 {}
+        }
     }
 
     /// Sleeps up to `duration`, returning early when signalled.

@@ -37,14 +37,12 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
     private var generation: UInt64 = 0
     private var assembler = ContentAssembler<DeliverMethod>()
     private var received: [Delivery] = []
-    private var consumerTag: String
 
     init(queue: String, prefetch: UInt16, buffer: DeliveryBuffer, logger: Logger) {
         self.queue = queue
         self.prefetch = prefetch
         self.buffer = buffer
         self.logger = logger
-        self.consumerTag = "escalator.\(queue)"
     }
 
     func enqueue(_ acknowledgement: Acknowledgement) {
@@ -58,7 +56,7 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
         amqp_basic_qos(connection.state, ConnectionHandle.channel, 0, prefetch, 0)
         try connection.check(amqp_get_rpc_reply(connection.state), doing: "setting the prefetch to \(prefetch)")
         let arena = CArena()
-        consumerTag = "escalator.\(queue).\(generation)"
+        let consumerTag = "escalator.\(queue).\(generation)"
         amqp_basic_consume(
             connection.state, ConnectionHandle.channel, arena.bytes(queue), arena.bytes(consumerTag), 0, 0, 0,
             escalator_amqp_empty_table())

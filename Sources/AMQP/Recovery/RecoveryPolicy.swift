@@ -26,6 +26,12 @@ public struct RecoveryPolicy: Sendable {
         self.maximumAttempts = maximumAttempts
     }
 
+    /// The delay before retry number `attempt` (counted from 1), drawn from the system's generator.
+    public func delay(beforeAttempt attempt: Int) -> Duration {
+        var generator = SystemRandomNumberGenerator()
+        return delay(beforeAttempt: attempt, using: &generator)
+    }
+
     /// The delay before retry number `attempt` (counted from 1).
     public func delay<Generator: RandomNumberGenerator>(
         beforeAttempt attempt: Int, using generator: inout Generator
