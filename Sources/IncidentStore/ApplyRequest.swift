@@ -102,10 +102,15 @@ extension ApplyRequest {
     public func prepared(against incident: StoredIncident?, parcels: [AffectedParcel]) -> ApplyRequest {
         guard let (changes, encodedState) = try? workedOut(against: incident, parcels: parcels) else { return self }
         var request = self
-        request.prepared = PreparedTransition(
-            basis: incident.map { PreparedTransition.Basis(incident: $0.id, version: $0.version) }, changes: changes,
-            encodedState: encodedState)
+        request.prepared = PreparedTransition(basis: incident?.basis, changes: changes, encodedState: encodedState)
         return request
+    }
+
+    /// The prepared changes, when they still hold for the incident found inside the transaction;
+    /// nil when the transition has to be worked out again.
+    public func preparedChanges(for found: PreparedTransition.Basis?) -> (changes: IncidentChanges, encodedState: Data?)? {
+        guard let prepared, prepared.holds(for: found) else { return nil }
+        return (prepared.changes, prepared.encodedState)
     }
 
     /// The transition's changes against `incident` and `parcels`, with the new state encoded as

@@ -104,19 +104,6 @@ extension IncidentStore {
         try await unpublishedOutbox(after: 0, limit: limit)
     }
 
-    /// One read per request; stores with a cheaper way to read a batch implement their own.
-    public func prepare(_ batch: [ApplyRequest]) async throws -> [ApplyRequest] {
-        var prepared: [ApplyRequest] = []
-        prepared.reserveCapacity(batch.count)
-        for request in batch {
-            let incident = try await incident(request.lookup)
-            var affected: [AffectedParcel] = []
-            if request.includeParcels, let incident { affected = try await parcels(of: incident.id) }
-            prepared.append(request.prepared(against: incident, parcels: affected))
-        }
-        return prepared
-    }
-
     /// Applies one message in its own transaction. A transition that throws rolls everything
     /// back and its error is rethrown.
     public func apply(_ request: ApplyRequest) async throws -> ApplyOutcome {

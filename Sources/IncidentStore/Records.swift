@@ -15,6 +15,8 @@ public struct StoredIncident: Sendable, Hashable {
     public var id: IncidentID { state.id }
     public var key: String { state.key }
     public var isResolved: Bool { state.isResolved }
+    /// What a transition prepared against this incident was worked out from.
+    public var basis: PreparedTransition.Basis { PreparedTransition.Basis(incident: id, version: version) }
 }
 
 /// A due time to keep for the incident.

@@ -60,16 +60,7 @@ enum StoredState {
 /// The JSON text every store keeps for timeline details and message properties: sorted keys,
 /// so equal values are equal text.
 public enum StoredText {
-    private static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return encoder
-    }()
     private static let decoder = JSONDecoder()
-
-    public static func encode(_ value: some Encodable) throws -> String {
-        String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
 
     public static func decode<Value: Decodable>(_ type: Value.Type, from text: String) throws -> Value {
         try decoder.decode(type, from: Data(text.utf8))

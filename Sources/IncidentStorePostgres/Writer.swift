@@ -50,7 +50,7 @@ struct RowsJSON: Encodable {
         /// Base64, as JSONEncoder writes `Data`.
         var body: Data
 
-        init(_ message: OutboxMessage) throws {
+        init(_ message: OutboxMessage) {
             message_id = message.messageID
             exchange = message.exchange
             routing_key = message.routingKey
@@ -75,8 +75,11 @@ struct RowsJSON: Encodable {
     var notices: [Notice]
 
     func encoded() throws -> String {
-        String(decoding: try JSONEncoder().encode(self), as: UTF8.self)
+        String(decoding: try Self.encoder.encode(self), as: UTF8.self)
     }
+
+    /// Shared: its options never change, and encoding does not mutate it.
+    private static let encoder = JSONEncoder()
 }
 
 /// The database's clock in milliseconds since the epoch, read when the statement runs.
@@ -136,11 +139,8 @@ struct Writer {
         }
         let changes: IncidentChanges
         let encodedState: Data?
-        if let prepared = request.prepared,
-            prepared.holds(for: current.map { PreparedTransition.Basis(incident: $0.id, version: $0.version) })
-        {
-            changes = prepared.changes
-            encodedState = prepared.encodedState
+        if let reused = request.preparedChanges(for: current?.basis) {
+            (changes, encodedState) = reused
         } else {
             let parcels: [AffectedParcel]
             do {
@@ -265,7 +265,7 @@ struct Writer {
         let rows = RowsJSON(
             schedule: scheduleOrder.map { RowsJSON.Due(due_id: $0, due_at: schedule[$0]!) },
             timeline: changes.timeline.map(RowsJSON.TimelineRow.init),
-            outbox: try changes.outbox.map(RowsJSON.OutboxRow.init),
+            outbox: changes.outbox.map(RowsJSON.OutboxRow.init),
             parcels: changes.parcels.map {
                 RowsJSON.ParcelRow(waybill: $0.waybill, customer_id: $0.customerID, locale: $0.locale)
             },

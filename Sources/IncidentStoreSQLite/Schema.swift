@@ -90,12 +90,14 @@ enum Schema {
                     """)
         }
         migrator.registerMigration("v2: due times findable by when they become claimable") { db in
-            // `nextDueAt()` asks for the earliest unclaimed due time and the earliest lease end:
-            // one partial index each, instead of a scan of every due time.
+            // `nextDueAt()` and claims ask for the earliest unclaimed due time and the earliest lease
+            // end: one partial index each, instead of a scan of every due time. Nothing reads
+            // `due_time_at` after them; every write would still have to update it.
             try db.execute(
                 sql: """
                     CREATE INDEX due_time_unclaimed ON due_time(due_at) WHERE claimed_until IS NULL;
                     CREATE INDEX due_time_claimed ON due_time(claimed_until) WHERE claimed_until IS NOT NULL;
+                    DROP INDEX due_time_at;
                     """)
         }
         return migrator

@@ -60,9 +60,8 @@ struct Writer {
         }
         let changes: IncidentChanges
         let encodedState: Data?
-        if let prepared = request.prepared, prepared.holds(for: found?.basis) {
-            changes = prepared.changes
-            encodedState = prepared.encodedState
+        if let reused = request.preparedChanges(for: found?.basis) {
+            (changes, encodedState) = reused
         } else {
             let current: StoredIncident?
             let parcels: [AffectedParcel]
@@ -79,12 +78,11 @@ struct Writer {
             }
         }
 
-        let current = found
-        var incident = current?.id
-        var version = current?.version
+        var incident = found?.id
+        var version = found?.version
         var opened = false
         if let state = changes.state, let encoded = encodedState {
-            if let current, current.id == state.id {
+            if let current = found, current.id == state.id {
                 try db.cachedStatement(
                     sql: """
                         UPDATE incident SET type = ?, severity = ?, title = ?, drill = ?, resolved_at = ?, state = ?,
@@ -99,7 +97,7 @@ struct Writer {
                 version = current.version + 1
                 written?.current = StoredIncident(state: state, version: current.version + 1)
             } else {
-                if let current, !current.isResolved {
+                if let current = found, !current.isResolved {
                     throw MessageFailure(
                         underlying: IncidentStoreError.openedOverOpenIncident(
                             message: request.messageID, opened: state, open: current.id))
@@ -125,7 +123,7 @@ struct Writer {
                 written?.current = StoredIncident(state: state, version: 1)
             }
             incident = state.id
-        } else if let current, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty {
+        } else if let current = found, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty {
             // Parcels and notice marks are read by transitions too: moving the version makes a
             // transition prepared before them be worked out again.
             try db.cachedStatement(sql: "UPDATE incident SET version = version + 1 WHERE id = ? AND version = ?")
