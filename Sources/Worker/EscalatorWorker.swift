@@ -52,36 +52,38 @@ public struct EscalatorWorker: Sendable {
             sweepDoorbell.ring()
         }
 
-        let incidents = IntakeService(
-            name: "incident-intake",
-            consumer: AMQPConsumer(
-                configuration: amqp, topology: topology, queue: configuration.names.incidentsQueue, prefetch: prefetch,
-                deadLettering: deadLettering, logger: logger),
-            store: store, batchSize: intakeBatch, linger: configuration.intakeLinger, yieldingTo: timerPriority, clock: clock,
-            logger: logger,
-            decode: { delivery, now throws(ContractViolation) in
-                let message = try IncidentMessage(bytes: delivery.body, knownTypes: processor.knownTypes)
-                return IntakeService.Work(
-                    request: processor.request(for: message, at: now),
-                    logMetadata: ["incident_key": "\(message.incidentKey)", "event_id": "\(message.eventID)", "action": "\(message.action)"],
-                    mustFindIncident: false)
-            }, applied: wrote)
-        let replies = IntakeService(
-            name: "reply-intake",
-            consumer: AMQPConsumer(
-                configuration: amqp, topology: topology, queue: configuration.names.repliesQueue, prefetch: prefetch,
-                deadLettering: deadLettering, logger: logger),
-            store: store, batchSize: intakeBatch, linger: configuration.intakeLinger, clock: clock, logger: logger,
-            decode: { delivery, now throws(ContractViolation) in
-                let message = try ReplyMessage(bytes: delivery.body)
-                return IntakeService.Work(
-                    request: processor.request(for: message, at: now),
-                    logMetadata: [
-                        "incident_id": "\(message.page.incident)", "page_id": "\(message.page)", "reply_id": "\(message.replyID)",
-                        "contact_id": "\(message.contact)", "action": "\(message.action.rawValue)",
-                    ],
-                    mustFindIncident: true)
-            }, applied: wrote)
+        // The two intakes differ only in their queue, how a delivery is read, and whether they
+        // give way to due times (new events do; replies, which stop escalations, never wait).
+        func intake(
+            _ name: String, queue: String, yieldingTo priority: TimerPriority?, decode: @escaping IntakeService.Decode
+        ) -> IntakeService {
+            IntakeService(
+                name: name,
+                consumer: AMQPConsumer(
+                    configuration: amqp, topology: topology, queue: queue, prefetch: prefetch, deadLettering: deadLettering,
+                    logger: logger),
+                store: store, batchSize: intakeBatch, linger: configuration.intakeLinger, yieldingTo: priority, clock: clock,
+                logger: logger, decode: decode, applied: wrote)
+        }
+        let incidents = intake("incident-intake", queue: configuration.names.incidentsQueue, yieldingTo: timerPriority) {
+            delivery, now throws(ContractViolation) in
+            let message = try IncidentMessage(bytes: delivery.body, knownTypes: processor.knownTypes)
+            return IntakeService.Work(
+                request: processor.request(for: message, at: now),
+                logMetadata: ["incident_key": "\(message.incidentKey)", "event_id": "\(message.eventID)", "action": "\(message.action)"],
+                mustFindIncident: false)
+        }
+        let replies = intake("reply-intake", queue: configuration.names.repliesQueue, yieldingTo: nil) {
+            delivery, now throws(ContractViolation) in
+            let message = try ReplyMessage(bytes: delivery.body)
+            return IntakeService.Work(
+                request: processor.request(for: message, at: now),
+                logMetadata: [
+                    "incident_id": "\(message.page.incident)", "page_id": "\(message.page)", "reply_id": "\(message.replyID)",
+                    "contact_id": "\(message.contact)", "action": "\(message.action.rawValue)",
+                ],
+                mustFindIncident: true)
+        }
         let sweep = DueTimeSweep(
             store: store, processor: processor, clock: clock, doorbell: sweepDoorbell, interval: configuration.sweepInterval,
             lease: configuration.lease, batchSize: configuration.sweepBatch, retention: configuration.retention,
@@ -120,7 +122,7 @@ public struct EscalatorWorker: Sendable {
                 return try await location.open(logger: logger)
             } catch let error as IncidentStoreError where error.isTransient {
                 attempt += 1
-                let delay = Duration.milliseconds(min(10_000, 250 << min(attempt, 6)))
+                let delay = RecoveryPolicy.storeStartup.delay(beforeAttempt: attempt)
                 logger.error("store not reachable yet, retrying in \(delay): \(error.message)")
                 try await Task.sleep(for: delay)
             }
@@ -129,7 +131,8 @@ public struct EscalatorWorker: Sendable {
 }
 
 extension WorkerConfiguration {
-    var tls: AMQPConfiguration.TLS? {
+    /// The broker's TLS settings, when a CA file is configured.
+    public var tls: AMQPConfiguration.TLS? {
         guard let amqpCAFile else { return nil }
         return AMQPConfiguration.TLS(caCertificatePath: amqpCAFile, clientCertificatePath: amqpCertFile, clientKeyPath: amqpKeyFile)
     }

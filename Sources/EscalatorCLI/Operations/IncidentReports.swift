@@ -235,7 +235,7 @@ public enum IncidentReports {
                 timeline: report.records.map { record in
                     let item = record.item
                     return Entry(
-                        at: RFC3339.format(item.at), offsetMs: item.at.millisecondsSinceEpoch - opened.millisecondsSinceEpoch,
+                        at: RFC3339.format(item.at), offsetMs: (item.at - opened).milliseconds,
                         kind: item.kind.rawValue, department: item.department?.rawValue, contact: item.contact?.rawValue,
                         channel: item.channel, reference: item.reference, sinceFirstPageMs: item.sinceFirstPage?.milliseconds,
                         summary: item.summary, detail: item.detail.isEmpty ? nil : item.detail)
@@ -251,7 +251,7 @@ public enum IncidentReports {
 
     /// `12.3s` under a minute (demo and drill timelines move in seconds), else `1h02m05s`.
     static func offset(_ time: Timestamp, from start: Timestamp) -> String {
-        duration(.milliseconds(time.millisecondsSinceEpoch - start.millisecondsSinceEpoch))
+        duration(time - start)
     }
 
     static func duration(_ duration: Duration) -> String {

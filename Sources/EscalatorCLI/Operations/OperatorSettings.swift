@@ -49,15 +49,9 @@ public struct OperatorSettings: Sendable {
     }
 
     private func amqp(_ purpose: String, recovery: RecoveryPolicy) throws(CommandFailure) -> AMQPConfiguration {
-        var tls: AMQPConfiguration.TLS?
-        if let caFile = configuration.amqpCAFile {
-            tls = AMQPConfiguration.TLS(
-                caCertificatePath: caFile, clientCertificatePath: configuration.amqpCertFile,
-                clientKeyPath: configuration.amqpKeyFile)
-        }
         do {
             return try AMQPConfiguration(
-                url: configuration.amqpURL, tls: tls,
+                url: configuration.amqpURL, tls: configuration.tls,
                 connectionName: "escalator \(purpose) \(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier)",
                 heartbeat: configuration.heartbeat, connectTimeout: .seconds(5), recovery: recovery)
         } catch {

@@ -1,3 +1,4 @@
+import AMQP
 import CallTree
 import IncidentStore
 import Logging
@@ -78,7 +79,7 @@ final class DueTimeSweep: Service, Sendable {
                 failures = 0
             } catch {
                 failures += 1
-                wait = .milliseconds(min(10_000, 100 << min(failures, 7)))
+                wait = RecoveryPolicy.storeRetry.delay(beforeAttempt: failures)
                 logger.error("cannot read due times from the store; retrying in \(wait)", metadata: ["error": "\(error)"])
             }
             await writing?.value

@@ -117,7 +117,7 @@ final class IntakeService: Service, Sendable {
             } catch {
                 storeFailures += 1
                 // Nothing was kept: keep the deliveries unacknowledged and try again.
-                let delay = Duration.milliseconds(min(10_000, 100 << min(storeFailures, 7)))
+                let delay = RecoveryPolicy.storeRetry.delay(beforeAttempt: storeFailures)
                 logger.error(
                     "store unavailable, \(pending.count) messages wait unacknowledged; retrying in \(delay)",
                     metadata: ["error": "\(error)"])

@@ -53,6 +53,11 @@ final class OutboxRelay: Service, Sendable {
         // past a sequence could skip a row that commits later under a lower one: every round
         // then reads from the start, once the previous round is confirmed and marked.
         let readOnPastRounds = store.outboxSequencesFollowCommits
+        func startPass(at now: Timestamp) {
+            passStarted = now
+            passHandedOver = false
+            heldSeenInPass = []
+        }
         // Cancelled (not shut down gracefully): stop at once; what is unmarked is sent again.
         while !Task.isCancelled {
             await mark(&marks, force: false)
@@ -89,9 +94,7 @@ final class OutboxRelay: Service, Sendable {
                 if cursor != 0, retryDue || draining || now - passStarted >= pollInterval {
                     await mark(&marks, force: true)
                     cursor = 0
-                    passStarted = now
-                    passHandedOver = false
-                    heldSeenInPass = []
+                    startPass(at: now)
                     continue
                 }
                 // Draining: done once a pass from the start found nothing to hand over.
@@ -104,9 +107,7 @@ final class OutboxRelay: Service, Sendable {
                 }
                 if cursor == 0 {
                     // A whole pass found nothing: the next one is this one, read again later.
-                    passStarted = now
-                    passHandedOver = false
-                    heldSeenInPass = []
+                    startPass(at: now)
                 }
                 // Wait for new rows (rung by this worker's writes), the next pass, the next retry,
                 // or the marks' turn.
@@ -143,7 +144,7 @@ final class OutboxRelay: Service, Sendable {
         var notBefore: Timestamp
 
         static func backoff(_ attempts: Int) -> Duration {
-            .milliseconds(min(10_000, 100 << min(attempts, 7)))
+            RecoveryPolicy.storeRetry.delay(beforeAttempt: attempts)
         }
     }
 
