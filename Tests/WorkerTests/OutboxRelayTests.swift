@@ -51,17 +51,19 @@ struct OutboxRelayTests {
     final class ObservedStore: IncidentStore {
         let base: SQLiteIncidentStore
         let outboxSequencesFollowCommits: Bool
-        private let reads = Mutex(0)
+        private let readsAfter = Mutex<[Int64]>([])
 
         init(_ base: SQLiteIncidentStore, sequencesFollowCommits: Bool = true) {
             self.base = base
             outboxSequencesFollowCommits = sequencesFollowCommits
         }
 
-        var outboxReads: Int { reads.withLock { $0 } }
+        var outboxReads: Int { readsAfter.withLock { $0.count } }
+        /// The sequence each read of the outbox started after, in order.
+        var outboxReadsAfter: [Int64] { readsAfter.withLock { $0 } }
 
         func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord] {
-            reads.withLock { $0 += 1 }
+            readsAfter.withLock { $0.append(after) }
             return try await base.unpublishedOutbox(after: after, limit: limit)
         }
 
@@ -129,10 +131,13 @@ struct OutboxRelayTests {
         let rows = try await writeIncidents(6)
         #expect(rows.count > 8)  // more than two rounds of 4
         let publisher = ScriptedPublisher()
+        let observed = ObservedStore(store)
         let store = store
-        try await runRelay(publisher) { try await store.unpublishedOutbox(limit: 100).isEmpty }
+        try await runRelay(publisher, on: observed) { try await store.unpublishedOutbox(limit: 100).isEmpty }
         #expect(try await store.unpublishedOutbox(limit: 100).isEmpty)
         #expect(publisher.publishedIDs == rows.map(\.message.messageID))
+        // SQLite numbers rows in commit order: the relay reads on past the rounds in flight.
+        #expect(observed.outboxReadsAfter.contains { $0 > 0 })
     }
 
     @Test("A message the broker does not take is tried again with backoff while the others go out")
@@ -162,6 +167,8 @@ struct OutboxRelayTests {
         try await runRelay(publisher, on: observed) { try await store.unpublishedOutbox(limit: 100).isEmpty }
         #expect(try await store.unpublishedOutbox(limit: 100).isEmpty)
         #expect(publisher.publishedIDs == rows.map(\.message.messageID))
+        #expect(observed.outboxReadsAfter.count > 2)
+        #expect(observed.outboxReadsAfter.allSatisfy { $0 == 0 })
     }
 
     @Test("A held-back row that another worker published is forgotten: the idle relay reads only at its poll interval, and stops at once")

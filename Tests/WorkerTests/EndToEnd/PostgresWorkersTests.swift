@@ -49,14 +49,7 @@ struct PostgresWorkersTests {
 
         // Every ack takes effect and every unanswered incident times out at least once, killed
         // worker or not, before upstream resolves them all.
-        func timedOut(_ messages: [WatchedMessage]) -> Set<String> {
-            Set(messages.filter { $0.isPage && $0.position == StepPosition(round: 1, step: 2) }.compactMap { $0.string("incident_key") })
-        }
-        try await scenario.watcher.wait(for: "every ack and every unanswered incident's first timeout", timeout: .seconds(120)) {
-            messages in
-            WorkerScalingTests.acknowledgedAt(messages).count == count / 2
-                && timedOut(messages).filter { Int($0.dropFirst("pg-".count))! % 2 == 1 }.count == count / 2
-        }
+        try await WorkerScalingTests.waitForAcksAndFirstTimeouts(scenario, keyPrefix: "pg-", count: count)
         for number in 1...count {
             try await scenario.resolve(key: "pg-\(number)")
         }

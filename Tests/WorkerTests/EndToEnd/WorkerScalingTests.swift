@@ -19,6 +19,19 @@ struct WorkerScalingTests {
         }
     }
 
+    /// Waits until the even incidents' acks have all taken effect and every odd incident's first
+    /// step has timed out (its step-2 page is out): the state upstream resolves them from.
+    static func waitForAcksAndFirstTimeouts(_ scenario: Scenario, keyPrefix: String, count: Int) async throws {
+        func timedOut(_ messages: [WatchedMessage]) -> Set<String> {
+            Set(messages.filter { $0.isPage && $0.position == StepPosition(round: 1, step: 2) }.compactMap { $0.string("incident_key") })
+        }
+        try await scenario.watcher.wait(for: "every ack and every unanswered incident's first timeout", timeout: .seconds(120)) {
+            messages in
+            acknowledgedAt(messages).count == count / 2
+                && timedOut(messages).filter { Int($0.dropFirst(keyPrefix.count))! % 2 == 1 }.count == count / 2
+        }
+    }
+
     /// The position each department was at when its ack committed, from the status updates.
     static func acknowledgedAt(_ messages: [WatchedMessage]) -> [String: StepPosition] {
         var positions: [String: StepPosition] = [:]
@@ -55,7 +68,7 @@ struct WorkerScalingTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(replied.count == count / 2)
-        try await Task.sleep(for: .seconds(3))
+        try await Self.waitForAcksAndFirstTimeouts(scenario, keyPrefix: "load-", count: count)
         for number in 1...count {
             try await scenario.resolve(key: "load-\(number)")
         }
