@@ -157,6 +157,12 @@ let package = Package(
             path: "Tests/IncidentStoreFixtures",
             swiftSettings: strictSettings
         ),
+        // `escalator worker` as a process of its own, for the end-to-end tests and the worker benchmark.
+        .target(
+            name: "EscalatorProcessFixtures",
+            path: "Tests/EscalatorProcessFixtures",
+            swiftSettings: strictSettings
+        ),
         // Applies events to a store file; the multi-process test runs two of it at once.
         .executableTarget(
             name: "store-stress",
@@ -208,6 +214,7 @@ let package = Package(
             name: "WorkerTests",
             dependencies: [
                 "Worker", "CallTree", "WireContract", "Rendering", "PlanFile", "IncidentStore", "IncidentStoreSQLite", "AMQP",
+                "EscalatorProcessFixtures",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ],
@@ -258,6 +265,7 @@ let package = Package(
             name: "WorkerBenchmark",
             dependencies: [
                 "AMQP", "CallTree", "WireContract", "Worker", "IncidentStore", "IncidentStoreSQLite", "Rendering",
+                "EscalatorProcessFixtures",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/WorkerBenchmark",

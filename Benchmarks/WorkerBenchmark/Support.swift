@@ -232,45 +232,6 @@ struct PageFacts {
     }
 }
 
-/// `escalator worker` (the release build) in a process of its own, as ops run it.
-final class WorkerProcess {
-    private let process = Process()
-    let log: URL
-
-    init(executable: String, environment: [String: String], log: URL) throws {
-        self.log = log
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let output = try FileHandle(forWritingTo: log)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["worker", "--config", "/nonexistent/escalator.yaml"]
-        process.environment = environment
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-    }
-
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-
-    /// SIGTERM (drain and exit 0), then waits up to `timeout`; SIGKILL after that.
-    func stop(timeout: Duration = .seconds(20)) async -> Int32? {
-        process.terminate()
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            return nil
-        }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-}
-
 /// The raw rabbitmq-c relay of Benchmarks/AMQPRelayBenchmark, run as it is (one round) in a
 /// subprocess on the same broker: its median raw and adapter relay rates in messages per second.
 func runRelayBenchmark(executable: String, url: String, messages: Int) async throws -> (raw: Double, adapter: Double) {

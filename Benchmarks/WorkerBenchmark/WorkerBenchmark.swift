@@ -13,6 +13,7 @@
 // Around them, the raw rabbitmq-c relay of Benchmarks/AMQPRelayBenchmark on the same broker,
 // before and after, for the ratio worker ÷ relay. No timing is asserted anywhere.
 import AMQP
+import EscalatorProcessFixtures
 import Foundation
 import Logging
 import Worker
@@ -137,7 +138,9 @@ enum WorkerBenchmark {
         // The last status updates of step 2 trail its pages by a relay batch at most.
         try await Task.sleep(for: .seconds(2))
         let timersCPU = CPUReading.take(worker: worker.pid, broker: brokerPID)
-        let exitStatus = await worker.stop()
+        // SIGTERM drains; a worker still running after 20 s is killed.
+        let exitStatus = await worker.terminate(timeout: .seconds(20))
+        if exitStatus == nil { await worker.kill() }
         await publisher.close()
         let arrivals = collector.arrivals
         let finalCounts = collector.counts

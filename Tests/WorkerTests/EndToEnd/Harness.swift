@@ -1,5 +1,6 @@
 import AMQP
 import CallTree
+import EscalatorProcessFixtures
 import Foundation
 import Logging
 import Synchronization
@@ -72,7 +73,7 @@ final class Scenario: Sendable {
         environment.merge(names.workerEnvironment) { $1 }
         environment.merge(extraEnvironment) { $1 }
         return try WorkerProcess(
-            environment: environment,
+            executable: EndToEnd.escalatorExecutable!, environment: environment,
             log: folder.appendingPathComponent("worker-\(UUID().uuidString.prefix(8)).log"))
     }
 
@@ -231,53 +232,6 @@ final class Watcher: Sendable {
     func close() async {
         task.cancel()
         await consumer.close()
-    }
-}
-
-/// `escalator worker` as ops run it, in a process of its own.
-final class WorkerProcess: Sendable {
-    private let process: Process
-    let log: URL
-
-    init(environment: [String: String], log: URL) throws {
-        self.log = log
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let output = try FileHandle(forWritingTo: log)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: EndToEnd.escalatorExecutable!)
-        process.arguments = ["worker", "--config", "/nonexistent/escalator.yaml"]
-        process.environment = environment
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-    }
-
-    var isRunning: Bool { process.isRunning }
-
-    /// SIGTERM, then waits; returns the exit status, or nil if it did not exit within `timeout`.
-    func terminate(timeout: Duration = .seconds(15)) async -> Int32? {
-        process.terminate()
-        return await waitForExit(timeout: timeout)
-    }
-
-    /// SIGKILL: the worker dies with whatever it held.
-    func kill() async {
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        _ = await waitForExit(timeout: .seconds(10))
-    }
-
-    func waitForExit(timeout: Duration) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return process.isRunning ? nil : process.terminationStatus
-    }
-
-    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-
-    deinit {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }
 }
 

@@ -1,5 +1,6 @@
 import AMQP
 import CallTree
+import EscalatorProcessFixtures
 import Foundation
 import IncidentStore
 import IncidentStoreSQLite
