@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "CallTree", targets: ["CallTree"]),
         .library(name: "WireContract", targets: ["WireContract"]),
+        .library(name: "JSONWriting", targets: ["JSONWriting"]),
         .library(name: "PlanFile", targets: ["PlanFile"]),
         .library(name: "Rendering", targets: ["Rendering"]),
         .executable(name: "escalator", targets: ["escalator"]),
@@ -46,9 +47,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The v1 messages on the wire: validation of what comes in, encoding of what goes out.
+        // JSON written straight into bytes: the messages Escalator publishes and the states it stores.
+        .target(name: "JSONWriting", swiftSettings: strictSettings),
+        .testTarget(name: "JSONWritingTests", dependencies: ["JSONWriting"], swiftSettings: strictSettings),
         .target(
             name: "WireContract",
-            dependencies: ["CallTree", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CallTree", "JSONWriting", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "WireContractTests", dependencies: ["WireContract"], swiftSettings: strictSettings),
@@ -112,7 +116,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The incident store: interface and value types, no database.
-        .target(name: "IncidentStore", dependencies: ["CallTree"], swiftSettings: strictSettings),
+        .target(name: "IncidentStore", dependencies: ["CallTree", "JSONWriting"], swiftSettings: strictSettings),
         // The embedded default store on SQLite (GRDB).
         .target(
             name: "IncidentStoreSQLite",

@@ -1,7 +1,7 @@
 import CallTree
+import JSONWriting
 public import struct Foundation.Data
 import class Foundation.JSONDecoder
-import class Foundation.JSONEncoder
 
 // What every store implementation checks and says the same way.
 
@@ -53,7 +53,7 @@ extension StoredIncident {
 
 /// Shared coders for stored states: their options never change, and coding does not mutate them.
 enum StoredState {
-    static let encoder = JSONEncoder()
+    static let encoder = StreamingJSONEncoder()
     static let decoder = JSONDecoder()
 }
 
@@ -74,9 +74,9 @@ public enum StoredText {
         var json: [UInt8] = [UInt8(ascii: "{")]
         for (index, key) in object.keys.sorted().enumerated() {
             if index > 0 { json.append(UInt8(ascii: ",")) }
-            appendString(key, to: &json)
+            JSONText.appendString(key, to: &json)
             json.append(UInt8(ascii: ":"))
-            appendString(object[key]!, to: &json)
+            JSONText.appendString(object[key]!, to: &json)
         }
         json.append(UInt8(ascii: "}"))
         return String(decoding: json, as: UTF8.self)
@@ -85,10 +85,10 @@ public enum StoredText {
     /// Message properties, under the names their `Codable` conformance reads, keys sorted.
     public static func encode(_ properties: MessageProperties) -> String {
         var json: [UInt8] = Array(#"{"contentType":"#.utf8)
-        appendString(properties.contentType, to: &json)
+        JSONText.appendString(properties.contentType, to: &json)
         if let correlationID = properties.correlationID {
             json += #","correlationID":"#.utf8
-            appendString(correlationID, to: &json)
+            JSONText.appendString(correlationID, to: &json)
         }
         json += #","headers":"#.utf8
         json += encode(properties.headers).utf8
@@ -96,30 +96,9 @@ public enum StoredText {
         json += (properties.persistent ? "true" : "false").utf8
         if let replyTo = properties.replyTo {
             json += #","replyTo":"#.utf8
-            appendString(replyTo, to: &json)
+            JSONText.appendString(replyTo, to: &json)
         }
         json.append(UInt8(ascii: "}"))
         return String(decoding: json, as: UTF8.self)
-    }
-
-    /// A JSON string (RFC 8259 §7): quote, backslash and control characters escaped.
-    private static func appendString(_ string: String, to json: inout [UInt8]) {
-        json.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): json += #"\""#.utf8
-            case UInt8(ascii: "\\"): json += #"\\"#.utf8
-            case UInt8(ascii: "\n"): json += #"\n"#.utf8
-            case UInt8(ascii: "\r"): json += #"\r"#.utf8
-            case UInt8(ascii: "\t"): json += #"\t"#.utf8
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                json += #"\u00"#.utf8
-                json.append(hex[Int(byte >> 4)])
-                json.append(hex[Int(byte & 0xF)])
-            default: json.append(byte)
-            }
-        }
-        json.append(UInt8(ascii: "\""))
     }
 }

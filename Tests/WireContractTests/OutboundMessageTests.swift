@@ -55,8 +55,8 @@ struct OutboundMessageTests {
             Issue.record("no status update")
             return
         }
-        let first = try WireJSON.encode(StatusMessage(update: update, incident: incident, plan: Self.plan, text: nil))
-        let second = try WireJSON.encode(StatusMessage(update: update, incident: incident, plan: Self.plan, text: nil))
+        let first = WireJSON.encode(StatusMessage(update: update, incident: incident, plan: Self.plan, text: nil))
+        let second = WireJSON.encode(StatusMessage(update: update, incident: incident, plan: Self.plan, text: nil))
         #expect(first == second)
     }
 
@@ -87,6 +87,58 @@ struct OutboundMessageTests {
         #expect(message.noticeID == "notice:inc-1:initial:WB1")
         #expect(message.drill == drill)
         #expect(RoutingKey.notice(batch.kind, drill: batch.drill) == (drill ? "drill.notice.initial" : "notice.initial"))
+    }
+
+    /// Through the generic `Encodable` path, as `JSONEncoder` with sorted keys writes it.
+    static func viaJSONEncoder<Message: Encodable>(_ message: Message) throws -> [UInt8] {
+        try WireJSON.encode(message)
+    }
+
+    /// Text a gateway must get back exactly: every control character, quotes, backslashes,
+    /// slashes, DEL, Chinese, an emoji, the line separators JavaScript cares about.
+    static let awkwardTexts: [String] = [
+        "", "plain", String((0..<0x20).map { Character(Unicode.Scalar(UInt8($0))) }),
+        #"quote " backslash \ slash / \u0041"#, "\u{7F}del", "倉庫火警 — 荃灣 🚒", "\u{2028}\u{2029}\u{FEFF}", "\"",
+    ]
+
+    @Test func messagesWriteTheBytesJSONEncoderWould() throws {
+        let (incident, actions) = Self.opened()
+        var pages: [Page] = []
+        var updates: [StatusUpdate] = []
+        var batches: [NoticeBatch] = []
+        for action in actions {
+            switch action {
+            case .page(let page): pages.append(page)
+            case .publishStatus(let update): updates.append(update)
+            case .sendNotices(let batch): batches.append(batch)
+            default: break
+            }
+        }
+        try #require(!pages.isEmpty && !updates.isEmpty && !batches.isEmpty)
+        for (index, text) in Self.awkwardTexts.enumerated() {
+            var page = PageMessage(page: pages[0], incident: incident, contactName: text, text: text, token: text)
+            page.title = text
+            page.round = -index
+            page.step = Int.max - index
+            #expect(WireJSON.encode(page) == (try Self.viaJSONEncoder(page)), "page with \(text.debugDescription)")
+
+            var notice = NoticeMessage(batch: batches[0], incident: incident.id, parcel: Parcel(waybill: text, customerID: text), locale: text, text: text)
+            notice.drill = index % 2 == 0
+            #expect(WireJSON.encode(notice) == (try Self.viaJSONEncoder(notice)), "notice with \(text.debugDescription)")
+
+            var status = StatusMessage(update: updates[0], incident: incident, plan: Self.plan, text: index % 2 == 0 ? nil : text)
+            status.reason = text
+            status.departments.append(
+                StatusMessage.Department(
+                    department: text, state: "acknowledged", round: index, step: nil, contactID: nil, acknowledgedBy: text,
+                    acknowledgedAt: "2026-11-29T00:20:00.000Z"))
+            status.departments.append(
+                StatusMessage.Department(department: "b", state: "paging", round: nil, step: 2, contactID: text))
+            #expect(WireJSON.encode(status) == (try Self.viaJSONEncoder(status)), "status with \(text.debugDescription)")
+        }
+        var empty = StatusMessage(update: updates[0], incident: incident, plan: Self.plan, text: nil)
+        empty.departments = []
+        #expect(WireJSON.encode(empty) == (try Self.viaJSONEncoder(empty)))
     }
 
     @Test func timesAreWrittenInUTCWithMilliseconds() {

@@ -82,6 +82,13 @@ struct EscalationProcessorTests {
         #expect(records.first { $0.message.exchange == "status" }?.message.routingKey == "status.warehouse-fire.open")
     }
 
+    /// Every worker, of every version, must name a trigger's incident the same: a redelivered
+    /// trigger reaching an upgraded worker must find the incident, not open a second one.
+    @Test func theIncidentIDOfATriggerIsTheFirstEightBytesOfTheSHA256OfItsEventID() {
+        #expect(EscalationProcessor.incidentID(forTrigger: "evt-1") == "inc-7b409f932d2c88e9")
+        #expect(EscalationProcessor.incidentID(forTrigger: "倉庫-1") == "inc-cac8f45a2e50410f")
+    }
+
     @Test func theSameEventTwiceOpensOneIncidentWithOneSetOfPages() async throws {
         let first = try await store.apply(processor.request(for: incident(), at: Self.start))
         let second = try await store.apply(processor.request(for: incident(), at: Self.start + .seconds(5)))

@@ -86,7 +86,13 @@ public struct EscalationProcessor: Sendable {
     /// processes the same trigger (a redelivery, a retry after a conflict) names it the same.
     public static func incidentID(forTrigger eventID: String) -> IncidentID {
         let digest = SHA256.hash(data: Data(eventID.utf8))
-        return IncidentID("inc-" + digest.prefix(8).map { String(format: "%02x", $0) }.joined())
+        let hex = Array("0123456789abcdef".utf8)
+        var id = Array("inc-".utf8)
+        for byte in digest.prefix(8) {
+            id.append(hex[Int(byte >> 4)])
+            id.append(hex[Int(byte & 0xF)])
+        }
+        return IncidentID(String(decoding: id, as: UTF8.self))
     }
 
     // MARK: Transition
@@ -173,8 +179,7 @@ public struct EscalationProcessor: Sendable {
             body: Self.encode(message))
     }
 
-    private static func encode(_ message: some Encodable) -> Data {
-        // These messages hold strings, numbers and booleans only: encoding cannot fail.
-        Data(try! WireJSON.encode(message))
+    private static func encode(_ message: some WireMessage) -> Data {
+        Data(WireJSON.encode(message))
     }
 }
