@@ -39,6 +39,43 @@ extension BrokerTests {
             #expect(publisher.state.description == "closed")
         }
 
+        @Test("acks settle exactly the deliveries acknowledged, whatever their order, and one left alone comes back")
+        func acksInAnyOrderSettleExactlyThoseDeliveries() async throws {
+            let rig = try EscalatorRig("acks")
+            let ids = (0..<40).map { "m-\($0)" }
+            let outcomes = try await rig.publisher.publish(ids.map { rig.incident("incident.fire", "{}", id: $0) })
+            #expect(outcomes.allSatisfy { $0.isConfirmed })
+            var deliveries: [Delivery] = []
+            while deliveries.count < ids.count {
+                let batch = try await withTimeout(10, "the deliveries") { [consumer = rig.consumer] in
+                    try await consumer.nextBatch(maximumCount: 64) ?? []
+                }
+                deliveries += batch
+            }
+            // Acked in a scrambled order over several turns of the connection thread, one left alone.
+            let left = "m-17"
+            let acked = deliveries.filter { $0.properties.messageID != left }.shuffled()
+            for (index, delivery) in acked.enumerated() {
+                rig.consumer.ack(delivery)
+                if index % 7 == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            await rig.consumer.close()
+
+            // A new consumer gets exactly the one left alone, redelivered, before a message published now.
+            let again = AMQPConsumer(
+                configuration: try TestBroker.configuration("acks again"), queue: rig.names.incidentsQueue, logger: TestBroker.logger)
+            _ = try await rig.publisher.publish(rig.incident("incident.fire", "{}", id: "after"))
+            var seen: [Delivery] = []
+            while !seen.contains(where: { $0.properties.messageID == "after" }) {
+                seen += try await withTimeout(10, "the redelivery") { try await again.nextBatch(maximumCount: 64) ?? [] }
+            }
+            #expect(seen.map { $0.properties.messageID } == [left, "after"])
+            #expect(seen.first?.redelivered == true)
+            for delivery in seen { again.ack(delivery) }
+            await again.close()
+            await rig.close()
+        }
+
         @Test("a connection advertises its name and capabilities")
         func connectionAdvertisesNameAndCapabilities() async throws {
             let name = TestBroker.uniquePrefix("named")

@@ -37,6 +37,7 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
     private var generation: UInt64 = 0
     private var assembler = ContentAssembler<DeliverMethod>()
     private var received: [Delivery] = []
+    private var batcher = AcknowledgementBatcher()
 
     init(queue: String, prefetch: UInt16, buffer: DeliveryBuffer, logger: Logger) {
         self.queue = queue
@@ -53,6 +54,7 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
     func sessionStarted(_ connection: ConnectionHandle, generation: UInt64) throws(AMQPError) {
         self.generation = generation
         assembler = ContentAssembler()
+        batcher.reset()
         amqp_basic_qos(connection.state, ConnectionHandle.channel, 0, prefetch, 0)
         try connection.check(amqp_get_rpc_reply(connection.state), doing: "setting the prefetch to \(prefetch)")
         let arena = CArena()
@@ -68,14 +70,16 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
             defer { acknowledgements.removeAll(keepingCapacity: true) }
             return acknowledgements
         }
-        for acknowledgement in pending where acknowledgement.generation == generation {
+        guard !pending.isEmpty else { return false }
+        // Acks of a lost session are dropped: their tags died with it, the broker redelivers.
+        let frames = batcher.frames(for: pending.filter { $0.generation == generation })
+        for frame in frames {
             let status: Int32
-            switch acknowledgement.kind {
-            case .ack(let multiple):
-                status = amqp_basic_ack(connection.state, ConnectionHandle.channel, acknowledgement.deliveryTag, multiple ? 1 : 0)
-            case .nack(let multiple, let requeue):
-                status = amqp_basic_nack(
-                    connection.state, ConnectionHandle.channel, acknowledgement.deliveryTag, multiple ? 1 : 0, requeue ? 1 : 0)
+            switch frame {
+            case .ack(let deliveryTag, let multiple):
+                status = amqp_basic_ack(connection.state, ConnectionHandle.channel, deliveryTag, multiple ? 1 : 0)
+            case .nack(let deliveryTag, let multiple, let requeue):
+                status = amqp_basic_nack(connection.state, ConnectionHandle.channel, deliveryTag, multiple ? 1 : 0, requeue ? 1 : 0)
             }
             if status != AMQP_STATUS_OK.rawValue {
                 throw connection.libraryError(status, doing: "acknowledging a delivery from '\(queue)'")
@@ -87,6 +91,7 @@ final class ConsumerRole: ConnectionRole, @unchecked Sendable {
     func frameReceived(_ frame: amqp_frame_t, connection: ConnectionHandle) throws(AMQPError) {
         guard Int32(frame.frame_type) == AMQP_FRAME_METHOD else {
             if let (method, properties, body) = try assembler.add(frame) {
+                batcher.received(method.deliveryTag)
                 received.append(
                     Delivery(
                         exchange: method.exchange, routingKey: method.routingKey, body: body, properties: properties,
