@@ -49,6 +49,8 @@ final class OutboxRelay: Service, Sendable {
         // Held rows read in this pass: the others were published since (by another worker).
         var heldSeenInPass: Set<Int64> = []
         var marks = Marks()
+        // Marks being written, one after another.
+        var marking: Task<Void, Never>?
         // Where sequences do not follow commits (PostgreSQL's concurrent writers), reading on
         // past a sequence could skip a row that commits later under a lower one: every round
         // then reads from the start, once the previous round is confirmed and marked.
@@ -60,7 +62,16 @@ final class OutboxRelay: Service, Sendable {
         }
         // Cancelled (not shut down gracefully): stop at once; what is unmarked is sent again.
         while !Task.isCancelled {
-            await mark(&marks, force: false)
+            if marks.isDue(at: clock.now()) {
+                // Beside the loop: a mark waits for the store's one writer, often behind a batch
+                // of incidents, and reading and publishing need not wait with it.
+                let due = marks
+                marks = Marks()
+                marking = Task { [marking] in
+                    await marking?.value
+                    await self.markPublished(due)
+                }
+            }
             if Task.isShuttingDownGracefully, drainDeadline == nil {
                 drainDeadline = clock.now() + drainTimeout
             }
@@ -73,7 +84,7 @@ final class OutboxRelay: Service, Sendable {
                 logger.error("cannot read the outbox; retrying", metadata: ["error": "\(error)"])
                 for round in inFlight { await finish(round, holding: &held, marks: &marks) }
                 inFlight = []
-                await mark(&marks, force: true)
+                await markAll(&marks, after: &marking)
                 if let drainDeadline, clock.now() > drainDeadline { return }
                 try? await Task.sleep(for: Hold.backoff(readFailures))
                 continue
@@ -92,14 +103,14 @@ final class OutboxRelay: Service, Sendable {
                 let retryDue = held.values.contains { $0.notBefore <= now }
                 let draining = drainDeadline.map { now <= $0 && passHandedOver } ?? false
                 if cursor != 0, retryDue || draining || now - passStarted >= pollInterval {
-                    await mark(&marks, force: true)
+                    await markAll(&marks, after: &marking)
                     cursor = 0
                     startPass(at: now)
                     continue
                 }
                 // Draining: done once a pass from the start found nothing to hand over.
                 if drainDeadline != nil {
-                    await mark(&marks, force: true)
+                    await markAll(&marks, after: &marking)
                     if !held.isEmpty {
                         logger.warning("stopping with \(held.count) messages undelivered; the next worker tries them again")
                     }
@@ -126,12 +137,13 @@ final class OutboxRelay: Service, Sendable {
             inFlight.append(round)
             if !readOnPastRounds {
                 await finish(inFlight.removeFirst(), holding: &held, marks: &marks)
-                await mark(&marks, force: true)
+                await markAll(&marks, after: &marking)
                 cursor = 0
             } else if inFlight.count > Self.roundsInFlight {
                 await finish(inFlight.removeFirst(), holding: &held, marks: &marks)
             }
         }
+        await marking?.value
     }
 
     /// How many rounds may await their confirms at once: enough that reading never waits for a
@@ -206,15 +218,23 @@ final class OutboxRelay: Service, Sendable {
     }
 
     /// Marks the confirmed rows published, a few rounds at a time: the relay's cursor already
-    /// keeps it from reading them again, so the mark only has to land before the next pass.
-    private func mark(_ marks: inout Marks, force: Bool) async {
-        guard !marks.sequences.isEmpty, force || marks.isDue(at: clock.now()) else { return }
+    /// keeps it from reading them again, so a mark only has to land before the next pass.
+    private func markPublished(_ marks: Marks) async {
+        guard !marks.sequences.isEmpty else { return }
         do {
             try await store.markPublished(marks.sequences, at: marks.oldest ?? clock.now())
         } catch {
             // They will be published again under the same message ids: duplicates, never losses.
             logger.error("published messages could not be marked; they will be sent again", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Every mark written, those under way and those not started: before a pass from the start,
+    /// which would otherwise read them as unpublished.
+    private func markAll(_ marks: inout Marks, after marking: inout Task<Void, Never>?) async {
+        await marking?.value
+        marking = nil
+        await markPublished(marks)
         marks = Marks()
     }
 
