@@ -388,20 +388,23 @@ public final class SQLiteIncidentStore: IncidentStore {
             return try await pool.writeWithoutTransaction { db in
                 var summary = PruneSummary(inboxRows: 0, outboxRows: 0)
                 try db.inTransaction(.immediate) {
+                    // Old rows are found by time, not by incident (see migration v3): the inbox by
+                    // when it processed the message, the outbox up to the first row written at or
+                    // after the cutoff, its sequence following time.
+                    let resolvedIncidents = "SELECT id FROM incident WHERE resolved_at IS NOT NULL AND resolved_at < ?1"
                     try db.execute(
                         sql: """
-                            DELETE FROM inbox WHERE incident_id IN
-                                (SELECT id FROM incident WHERE resolved_at IS NOT NULL AND resolved_at < ?)
+                            DELETE FROM inbox WHERE processed_at < ?1
+                                AND (incident_id IS NULL OR incident_id IN (\(resolvedIncidents)))
                             """,
                         arguments: [cutoff])
                     summary.inboxRows = db.changesCount
                     try db.execute(
-                        sql: "DELETE FROM inbox WHERE incident_id IS NULL AND processed_at < ?", arguments: [cutoff])
-                    summary.inboxRows += db.changesCount
-                    try db.execute(
                         sql: """
-                            DELETE FROM outbox WHERE published_at IS NOT NULL AND incident_id IN
-                                (SELECT id FROM incident WHERE resolved_at IS NOT NULL AND resolved_at < ?)
+                            DELETE FROM outbox WHERE seq < COALESCE(
+                                    (SELECT seq FROM outbox WHERE created_at >= ?1 ORDER BY seq LIMIT 1),
+                                    (SELECT MAX(seq) FROM outbox) + 1)
+                                AND published_at IS NOT NULL AND incident_id IN (\(resolvedIncidents))
                             """,
                         arguments: [cutoff])
                     summary.outboxRows = db.changesCount

@@ -100,6 +100,19 @@ enum Schema {
                     DROP INDEX due_time_at;
                     """)
         }
+        migrator.registerMigration("v3: inbox and outbox indexed by time, not by incident") { db in
+            // Only pruning read the indexes by incident, and every message paid for them: incident
+            // ids are hashes, so each new row dirtied a page of each index somewhere in the file,
+            // and every commit wrote those pages to the log. Pruning now finds old rows by time:
+            // the inbox by an index whose new entries all land on its last page, the outbox by
+            // its sequence, which follows time.
+            try db.execute(
+                sql: """
+                    DROP INDEX inbox_incident;
+                    CREATE INDEX inbox_processed_at ON inbox(processed_at);
+                    DROP INDEX outbox_incident;
+                    """)
+        }
         return migrator
     }
 }
