@@ -8,7 +8,12 @@
 // 2. full speed: ESCALATOR_BENCHMARK_INCIDENTS triggers (default 10000) published as fast as
 //    confirms allow; incidents/s, messages in + out per second, trigger → first page latency.
 // 3. timers: each of those incidents' step 1 times out 5 s after its first page, most while the
-//    burst is still being taken in: lateness of every step-2 page against its due time.
+//    burst is still being taken in: lateness of every step-2 page against its due time. All
+//    10,000 come due within the few seconds the burst took: this measures firing throughput.
+// 4. steady timers: with every incident of the phases before still open and escalating (their
+//    next steps wait 10 minutes), ESCALATOR_BENCHMARK_STEADY_RATE incidents/s (default 200) for
+//    ESCALATOR_BENCHMARK_STEADY_SECONDS (default 5) whose step 1 times out after 2 s: timers
+//    firing at a steady rate among many open escalations, and their lateness.
 //
 // Around them, the raw rabbitmq-c relay of Benchmarks/AMQPRelayBenchmark on the same broker,
 // before and after, for the ratio worker ÷ relay. No timing is asserted anywhere.
@@ -55,6 +60,8 @@ enum WorkerBenchmark {
         let burst = setting("ESCALATOR_BENCHMARK_INCIDENTS", 10_000)
         let pacedRate = setting("ESCALATOR_BENCHMARK_PACED_RATE", 1000)
         let pacedCount = pacedRate * setting("ESCALATOR_BENCHMARK_PACED_SECONDS", 5)
+        let steadyRate = setting("ESCALATOR_BENCHMARK_STEADY_RATE", 200)
+        let steadyCount = steadyRate * setting("ESCALATOR_BENCHMARK_STEADY_SECONDS", 5)
         let relayMessages = setting("ESCALATOR_BENCHMARK_RELAY_MESSAGES", 20_000)
         let batchSize = setting("ESCALATOR_BENCHMARK_BATCH", 100)
         let lanes = setting("ESCALATOR_BENCHMARK_LANES", 8)
@@ -138,6 +145,17 @@ enum WorkerBenchmark {
         // The last status updates of step 2 trail its pages by a relay batch at most.
         try await Task.sleep(for: .seconds(2))
         let timersCPU = CPUReading.take(worker: worker.pid, broker: brokerPID)
+
+        // Phase 4: steady timers among every escalation opened so far.
+        let openBeforeSteady = pacedCount + 1 + burst
+        let steadyStart = wallNanoseconds()
+        let steadyMessages = try makeTriggers(prefix: "steady", type: "steady", count: steadyCount, exchange: names.incidentsExchange)
+        let steadyStamps = try await publishPaced(steadyMessages, publisher: publisher, rate: steadyRate)
+        guard await collector.wait(for: steadyCount, of: "page.im.steady-desk", timeout: .seconds(120 + steadyCount / 50)) else {
+            throw failure("the steady phase's step-2 pages did not all arrive")
+        }
+        try await Task.sleep(for: .seconds(1))
+        let steadyCPU = CPUReading.take(worker: worker.pid, broker: brokerPID)
         // SIGTERM drains; a worker still running after 20 s is killed.
         let exitStatus = await worker.terminate(timeout: .seconds(20))
         if exitStatus == nil { await worker.kill() }
@@ -162,8 +180,8 @@ enum WorkerBenchmark {
         let acceptedPerSecond = Double(burst) / (Double(acceptedAt - t0) / 1e9)
         let outInBurst = arrivals.filter { $0.at >= t0 && $0.at <= firstPagesDone }.count
         let messagesPerSecond = Double(burst + outInBurst) / burstSeconds
-        let lastArrival = arrivals.map(\.at).max()!
-        let outWhole = arrivals.filter { $0.at >= t0 }.count
+        let lastArrival = arrivals.map(\.at).filter { $0 < steadyStart }.max()!
+        let outWhole = arrivals.filter { $0.at >= t0 && $0.at < steadyStart }.count
         let wholeSeconds = Double(lastArrival - t0) / 1e9
         let burstLatency = Percentiles(latencies(firstPages, stamps: burstStamps))
 
@@ -180,6 +198,19 @@ enum WorkerBenchmark {
         }
         let arrivalLate = Percentiles(arrivalLateness)
         let firingLate = Percentiles(firingLateness)
+        let steadyFirst = firstArrivals(arrivals, routingKey: "page.sms.steady-desk", prefix: "steady", count: steadyCount)
+        let steadySecond = firstArrivals(arrivals, routingKey: "page.im.steady-desk", prefix: "steady", count: steadyCount)
+        let steadyLate = Percentiles(
+            zip(steadyFirst, steadySecond).compactMap { first, second in
+                guard let first, let second else { return nil }
+                return Double(second.at) / 1e6 - Double(first.facts.ackDeadlineMilliseconds)
+            })
+        let steadyFiringLate = Percentiles(
+            zip(steadyFirst, steadySecond).compactMap { first, second in
+                guard let first, let second else { return nil }
+                return Double(second.facts.ackDeadlineMilliseconds - stepTwoTimeoutMilliseconds - first.facts.ackDeadlineMilliseconds)
+            })
+        let steadyFirstPage = Percentiles(latencies(steadyFirst, stamps: steadyStamps))
         let relayRaw = relayRuns.isEmpty ? nil : relayRuns.map(\.raw).reduce(0, +) / Double(relayRuns.count)
         let deadLetters = arrivals.filter { $0.exchange == names.deadLetterExchange }.count
 
@@ -211,6 +242,12 @@ enum WorkerBenchmark {
         row("open escalations when step-1 timers fired (peak)", "\(pacedCount + 1 + burst) (\(firedDuringIntake) of \(burst) fired during intake)", "10,000")
         row("timer lateness: step-2 page arrival − due (incl. relay)", arrivalLate.summary, "p99 ≤ 100 ms")
         row("timer lateness: sweep firing − due (worker's clock)", firingLate.summary, "")
+        row(
+            String(format: "steady timers: %d/s for %d incidents, %d open", steadyRate, steadyCount, openBeforeSteady + steadyCount),
+            "", "")
+        row("  step-2 page arrival − due (incl. relay)", steadyLate.summary, "p99 ≤ 100 ms")
+        row("  sweep firing − due (worker's clock)", steadyFiringLate.summary, "")
+        row("  first page latency", steadyFirstPage.summary, "")
         say("")
         say("CPU, paced phase:      \(pacedCPUEnd.spent(since: pacedCPUStart))")
         say(pacedCPUEnd.threads(since: pacedCPUStart))
@@ -218,6 +255,7 @@ enum WorkerBenchmark {
         say(burstCPU.threads(since: burstCPUStart))
         say("CPU, timers to the end: \(timersCPU.spent(since: burstCPU))")
         say(timersCPU.threads(since: burstCPU))
+        say("CPU, steady timers:    \(steadyCPU.spent(since: timersCPU))")
         say(
             "output counted: \(arrivals.count) messages; dead letters \(deadLetters); worker exit status \(exitStatus.map { "\($0)" } ?? "killed")")
         say("by routing key: " + finalCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
