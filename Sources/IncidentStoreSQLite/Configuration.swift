@@ -11,6 +11,9 @@ public struct SQLiteIncidentStoreConfiguration: Sendable, Hashable {
     /// power loss (guarantee 1: the broker ack follows the commit). `.normal` survives a process
     /// crash only, and is faster.
     public var durability: Durability
+    /// How often, at most, a connection beside the writer copies the write-ahead log into the
+    /// database file as commits come (`LogCheckpointer`); `.zero` after every commit.
+    public var checkpointInterval: Duration
 
     public enum Durability: String, Sendable, Hashable {
         case full = "FULL"
@@ -19,12 +22,13 @@ public struct SQLiteIncidentStoreConfiguration: Sendable, Hashable {
 
     public init(
         path: String = SQLiteIncidentStoreConfiguration.defaultPath(), busyTimeout: Duration = .seconds(10),
-        maximumReaderCount: Int = 4, durability: Durability = .full
+        maximumReaderCount: Int = 4, durability: Durability = .full, checkpointInterval: Duration = .milliseconds(200)
     ) {
         self.path = path
         self.busyTimeout = busyTimeout
         self.maximumReaderCount = maximumReaderCount
         self.durability = durability
+        self.checkpointInterval = checkpointInterval
     }
 
     /// `<dataFolder>/escalator.sqlite`; the data folder defaults to `data` under the working

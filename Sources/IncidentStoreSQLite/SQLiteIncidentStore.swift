@@ -13,6 +13,7 @@ public final class SQLiteIncidentStore: IncidentStore {
     let logger: Logger
     /// Enough for every incident escalating at once on a busy host; a miss only costs a decode.
     let recentStates = RecentStates(capacity: 20_000)
+    let checkpointer: LogCheckpointer
 
     /// Opens (creating when missing) the file and brings its schema up to date.
     public init(configuration: SQLiteIncidentStoreConfiguration, logger: Logger) throws {
@@ -45,6 +46,9 @@ public final class SQLiteIncidentStore: IncidentStore {
                 // Each message is written inside a savepoint, whose undo journal SQLite keeps in a
                 // temporary file by default: two writes per page touched, more than the log itself.
                 try db.execute(sql: "PRAGMA temp_store = MEMORY")
+                // The log is copied into the database file beside the writer (LogCheckpointer);
+                // the writer's own checkpoints are only a backstop.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = \(LogCheckpointer.backstopPages)")
             }
         } catch {
             throw IncidentStoreError(
@@ -53,6 +57,11 @@ public final class SQLiteIncidentStore: IncidentStore {
                     + "that its folder is writable, and that the disk is not full.")
         }
         try Self.migrate(pool, path: path, logger: logger)
+        do {
+            checkpointer = try LogCheckpointer(path: path, interval: configuration.checkpointInterval, logger: logger)
+        } catch {
+            throw IncidentStoreError(.cannotOpen, "cannot open a second connection to the SQLite store \(path): \(error)")
+        }
     }
 
     /// Processes opening a new file together race to switch it to WAL mode; SQLite answers the
@@ -131,6 +140,7 @@ public final class SQLiteIncidentStore: IncidentStore {
                 recent.remember(written.committedMessages)
                 return results
             }
+            checkpointer.committed()
             for case (let request, .success(.conflict)) in zip(batch, results) {
                 logger.debug("store conflict", metadata: ["message_id": "\(request.messageID)"])
             }

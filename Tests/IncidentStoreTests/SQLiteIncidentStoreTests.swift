@@ -24,6 +24,35 @@ struct SQLiteIncidentStoreTests {
         #expect(SQLiteIncidentStoreConfiguration.defaultPath(dataFolder: "/var/lib/escalator") == "/var/lib/escalator/escalator.sqlite")
     }
 
+    /// A copy of the database file without its log (a backup taken carelessly, say) is not far
+    /// behind, and the log does not grow for as long as the store writes: the log is copied into
+    /// the file beside the writer as commits come.
+    @Test("The database file itself catches up with what was committed")
+    func theLogIsCopiedIntoTheDatabaseFile() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/escalator.sqlite"
+        let store = try SQLiteIncidentStore(
+            configuration: SQLiteIncidentStoreConfiguration(path: path, checkpointInterval: .zero), logger: logger)
+        let worker = FixtureWorker()
+        let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+        for batch in 0..<40 {
+            _ = try await store.apply(batch: (0..<5).map { index in
+                let n = batch * 5 + index
+                return worker.trigger(messageID: "incident:e\(n)", key: "fire-\(n)", incident: IncidentID("inc-\(n)"), at: t0)
+            })
+        }
+        let copy = folder.path + "/copy.sqlite"
+        var counted = ""
+        for _ in 0..<250 where counted != "200" {
+            try? FileManager.default.removeItem(atPath: copy)
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            counted = (try? sqlite3(copy, "SELECT count(*) FROM incident;")) ?? ""
+            if counted != "200" { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(counted == "200", "the database file without its log holds \(counted) of 200 incidents")
+    }
+
     @Test("A store that cannot be opened says which file and what to do")
     func unopenableStoreNamesTheFile() async throws {
         let folder = try TemporaryFolder()
