@@ -317,10 +317,15 @@ public final class PostgresIncidentStore: IncidentStore, Service {
                     SELECT id FROM incident WHERE resolved_at IS NOT NULL AND resolved_at < \(cutoff)
                 ), inbox_rows AS (
                     DELETE FROM inbox
-                    WHERE incident_id IN (SELECT id FROM resolved) OR (incident_id IS NULL AND processed_at < \(cutoff))
+                    WHERE processed_at < \(cutoff) AND (incident_id IS NULL OR incident_id IN (SELECT id FROM resolved))
                     RETURNING 1
                 ), outbox_rows AS (
-                    DELETE FROM outbox WHERE published_at IS NOT NULL AND incident_id IN (SELECT id FROM resolved)
+                    -- Rows up to the first written at or after the cutoff (see migration 3).
+                    DELETE FROM outbox
+                    WHERE seq < COALESCE(
+                            (SELECT seq FROM outbox WHERE created_at >= \(cutoff) ORDER BY seq LIMIT 1),
+                            (SELECT max(seq) FROM outbox) + 1)
+                        AND published_at IS NOT NULL AND incident_id IN (SELECT id FROM resolved)
                     RETURNING 1
                 )
                 SELECT (SELECT COUNT(*) FROM inbox_rows), (SELECT COUNT(*) FROM outbox_rows)

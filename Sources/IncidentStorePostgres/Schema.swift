@@ -114,6 +114,17 @@ enum Schema {
                 "CREATE INDEX due_time_unclaimed ON due_time (due_at) WHERE claimed_until IS NULL",
                 "CREATE INDEX due_time_claimed ON due_time (claimed_until) WHERE claimed_until IS NOT NULL",
             ]),
+        Migration(
+            version: 3, name: "inbox and outbox indexed by time, not by incident",
+            statements: [
+                // Only pruning read the indexes by incident, and every message paid for them:
+                // incident ids are hashes, so each new row touched a page of each index anywhere.
+                // Pruning finds old rows by time instead: the inbox by when it processed the
+                // message, the outbox by its sequence, which follows time.
+                "DROP INDEX inbox_incident",
+                "CREATE INDEX inbox_processed_at ON inbox (processed_at)",
+                "DROP INDEX outbox_incident",
+            ]),
     ]
 
     /// Creates the schema when missing and applies the migrations it lacks, in one transaction
