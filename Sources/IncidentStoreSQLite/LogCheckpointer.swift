@@ -1,3 +1,5 @@
+import CallTree
+import Dispatch
 import GRDB
 import Logging
 import Synchronization
@@ -20,42 +22,70 @@ final class LogCheckpointer: Sendable {
     private let logger: Logger
     private struct State {
         var running = false
-        /// A commit came while a checkpoint ran: its pages wait for the next one.
+        /// A checkpoint is set to start when the interval has passed.
+        var scheduled = false
+        /// A commit came that no checkpoint started since has seen.
         var committedSince = false
         var lastStarted: ContinuousClock.Instant?
     }
     private let state = Mutex(State())
 
-    init(path: String, interval: Duration, logger: Logger) throws {
+    init(path: String, interval: Duration, busyTimeout: Duration, logger: Logger) throws {
         var configuration = Configuration()
         configuration.label = "escalator-store-checkpoint"
-        // The checkpoint never waits for a lock: what it cannot copy now, the next one does.
-        configuration.busyMode = .immediateError
+        // For opening, beside processes that open or recover the same file; a passive checkpoint
+        // itself never waits for a lock (what it cannot copy now, the next one does).
+        configuration.busyMode = .timeout(Double(busyTimeout.milliseconds) / 1000)
         connection = try DatabaseQueue(path: path, configuration: configuration)
         self.interval = interval
         self.logger = logger
     }
 
-    /// A transaction committed: starts a checkpoint when none is running and the last one
-    /// started at least `interval` ago.
+    /// A transaction committed: a checkpoint starts now when none is running and the last one
+    /// started at least `interval` ago, else once both hold, so the last commits of a burst
+    /// reach the file too.
     func committed() {
-        let start = state.withLock { state -> Bool in
-            guard !state.running else {
-                state.committedSince = true
-                return false
-            }
-            return Self.startIfDue(&state, interval: interval)
+        let now = ContinuousClock.now
+        let action = state.withLock { state -> Next in
+            state.committedSince = true
+            return Self.next(&state, now: now, interval: interval)
         }
-        if start { checkpoint() }
+        perform(action)
     }
 
-    private static func startIfDue(_ state: inout State, interval: Duration) -> Bool {
-        let now = ContinuousClock.now
-        if let last = state.lastStarted, now - last < interval { return false }
+    private enum Next {
+        case nothing
+        case startNow
+        case startAfter(Duration)
+    }
+
+    private static func next(_ state: inout State, now: ContinuousClock.Instant, interval: Duration) -> Next {
+        guard state.committedSince, !state.running, !state.scheduled else { return .nothing }
+        if let last = state.lastStarted, now - last < interval {
+            state.scheduled = true
+            return .startAfter(interval - (now - last))
+        }
         state.running = true
         state.committedSince = false
         state.lastStarted = now
-        return true
+        return .startNow
+    }
+
+    private func perform(_ action: Next) {
+        switch action {
+        case .nothing:
+            break
+        case .startNow:
+            checkpoint()
+        case .startAfter(let delay):
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(delay.milliseconds) + 1)) { [self] in
+                let action = state.withLock { state -> Next in
+                    state.scheduled = false
+                    return Self.next(&state, now: .now, interval: interval)
+                }
+                perform(action)
+            }
+        }
     }
 
     private func checkpoint() {
@@ -65,12 +95,12 @@ final class LogCheckpointer: Sendable {
             } catch {
                 logger.debug("checkpoint did not complete", metadata: ["error": "\(error)"])
             }
-            // Commits that came meanwhile are copied now if it is time, else after the next commit.
-            let again = state.withLock { state -> Bool in
+            // Commits that came meanwhile: now if it is time, else when it is.
+            let action = state.withLock { state -> Next in
                 state.running = false
-                return state.committedSince && Self.startIfDue(&state, interval: interval)
+                return Self.next(&state, now: .now, interval: interval)
             }
-            if again { checkpoint() }
+            perform(action)
         }
     }
 }

@@ -58,7 +58,8 @@ public final class SQLiteIncidentStore: IncidentStore {
         }
         try Self.migrate(pool, path: path, logger: logger)
         do {
-            checkpointer = try LogCheckpointer(path: path, interval: configuration.checkpointInterval, logger: logger)
+            checkpointer = try LogCheckpointer(
+                path: path, interval: configuration.checkpointInterval, busyTimeout: configuration.busyTimeout, logger: logger)
         } catch {
             throw IncidentStoreError(.cannotOpen, "cannot open a second connection to the SQLite store \(path): \(error)")
         }
@@ -395,7 +396,7 @@ public final class SQLiteIncidentStore: IncidentStore {
     public func prune(resolvedBefore: Timestamp) async throws -> PruneSummary {
         let cutoff = resolvedBefore.millisecondsSinceEpoch
         do {
-            return try await pool.writeWithoutTransaction { db in
+            let summary = try await pool.writeWithoutTransaction { db in
                 var summary = PruneSummary(inboxRows: 0, outboxRows: 0)
                 try db.inTransaction(.immediate) {
                     // Old rows are found by time, not by incident (see migration v3): the inbox by
@@ -422,6 +423,8 @@ public final class SQLiteIncidentStore: IncidentStore {
                 }
                 return summary
             }
+            checkpointer.committed()
+            return summary
         } catch {
             throw failure(error, "pruning rows of incidents resolved before \(resolvedBefore)")
         }
@@ -442,6 +445,7 @@ public final class SQLiteIncidentStore: IncidentStore {
     /// the disk; the next durable commit syncs the log with it. With `durability: .full` this
     /// keeps one disk sync per applied batch instead of three.
     private func writeRelaxed<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        defer { checkpointer.committed() }
         guard configuration.durability == .full else { return try await pool.writeWithoutTransaction(body) }
         return try await pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
