@@ -3,6 +3,7 @@ import CallTree
 import IncidentStore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Publishes the outbox in order with confirms and `mandatory`, and marks rows published only
 /// once the broker confirmed them. A returned or refused message stays in the outbox and is
@@ -16,6 +17,8 @@ final class OutboxRelay: Service, Sendable {
     private let pollInterval: Duration
     private let drainTimeout: Duration
     private let logger: Logger
+    /// Whether a mark started beside the relay's loop is still being written.
+    private let markInFlight = Atomic<Bool>(false)
 
     init(
         store: any IncidentStore, publisher: any AMQPPublishing, clock: any WallClock, doorbell: Doorbell,
@@ -49,7 +52,7 @@ final class OutboxRelay: Service, Sendable {
         // Held rows read in this pass: the others were published since (by another worker).
         var heldSeenInPass: Set<Int64> = []
         var marks = Marks()
-        // Marks being written, one after another.
+        // The mark being written, if any (`markInFlight` says whether it is done).
         var marking: Task<Void, Never>?
         // Where sequences do not follow commits (PostgreSQL's concurrent writers), reading on
         // past a sequence could skip a row that commits later under a lower one: every round
@@ -62,14 +65,16 @@ final class OutboxRelay: Service, Sendable {
         }
         // Cancelled (not shut down gracefully): stop at once; what is unmarked is sent again.
         while !Task.isCancelled {
-            if marks.isDue(at: clock.now()) {
-                // Beside the loop: a mark waits for the store's one writer, often behind a batch
-                // of incidents, and reading and publishing need not wait with it.
+            if marks.isDue(at: clock.now()), !markInFlight.load(ordering: .acquiring) {
+                // Beside the loop, one at a time: a mark waits for the store's one writer, often
+                // behind a batch of incidents, and reading and publishing need not wait with it.
+                // Confirmed rows gather meanwhile and go in the next one.
                 let due = marks
                 marks = Marks()
-                marking = Task { [marking] in
-                    await marking?.value
+                markInFlight.store(true, ordering: .releasing)
+                marking = Task {
                     await self.markPublished(due)
+                    self.markInFlight.store(false, ordering: .releasing)
                 }
             }
             if Task.isShuttingDownGracefully, drainDeadline == nil {
@@ -143,6 +148,8 @@ final class OutboxRelay: Service, Sendable {
                 await finish(inFlight.removeFirst(), holding: &held, marks: &marks)
             }
         }
+        // Cancelled: a mark still waiting for the store is given up (its rows are sent again).
+        marking?.cancel()
         await marking?.value
     }
 
@@ -229,8 +236,8 @@ final class OutboxRelay: Service, Sendable {
         }
     }
 
-    /// Every mark written, those under way and those not started: before a pass from the start,
-    /// which would otherwise read them as unpublished.
+    /// Every mark written, the one under way and those not started: before a pass from the
+    /// start, which would otherwise read them as unpublished.
     private func markAll(_ marks: inout Marks, after marking: inout Task<Void, Never>?) async {
         await marking?.value
         marking = nil
