@@ -15,7 +15,9 @@ public import struct Foundation.Data
 /// tracked (building one per member cost as much as the rest): an error says what is wrong,
 /// and the encoders hand values an empty `codingPath`. No value gets special treatment: `Data`
 /// is written as its `Encodable` conformance has it (an array of bytes), not in base64 as
-/// `JSONEncoder` writes it, so values holding `Data` need `JSONEncoder`.
+/// `JSONEncoder` writes it, and the same goes for `URL` and `Decimal`, which `JSONEncoder`
+/// writes as a string and a number: values holding them need `JSONEncoder`. A
+/// `superEncoder` nobody writes to leaves its key without a value.
 public struct StreamingJSONEncoder: Sendable {
     public init() {}
 
@@ -331,6 +333,6 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         begin()
-        try value.encode(to: StreamingEncoder(output: output, depth: depth, codingPath: codingPath))
+        try encodeMember(value, output: output, depth: depth, codingPath: codingPath)
     }
 }

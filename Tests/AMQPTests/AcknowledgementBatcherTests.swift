@@ -73,6 +73,21 @@ struct AcknowledgementBatcherTests {
         #expect(batcher.outstandingCount == 1)
     }
 
+    @Test func aMultipleAckMergesWithTheOthersAndOneForATagNotOutstandingIsSentAsAsked() {
+        var batcher = Self.batcher(receiving: 1...8)
+        let frames = batcher.frames(for: [
+            Acknowledgement(deliveryTag: 6, generation: 1, kind: .ack(multiple: false)),
+            Acknowledgement(deliveryTag: 4, generation: 1, kind: .ack(multiple: true)),
+        ])
+        #expect(frames == [.ack(deliveryTag: 4, multiple: true), .ack(deliveryTag: 6, multiple: false)])
+        #expect(batcher.outstandingCount == 3)
+        #expect(
+            batcher.frames(for: [
+                Acknowledgement(deliveryTag: 7, generation: 1, kind: .ack(multiple: false)),
+                Acknowledgement(deliveryTag: 6, generation: 1, kind: .ack(multiple: true)),
+            ]) == [.ack(deliveryTag: 7, multiple: false), .ack(deliveryTag: 6, multiple: true)])
+    }
+
     /// Random sessions: deliveries arrive, the application acks, nacks or leaves each one, in
     /// random order over random turns. The broker model then settles exactly what the application
     /// settled, never a tag twice, and every delivery left alone is still outstanding.

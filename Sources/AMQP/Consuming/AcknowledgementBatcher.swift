@@ -49,7 +49,16 @@ struct AcknowledgementBatcher {
                     frames.append(.ack(deliveryTag: tag, multiple: false))
                 }
             case .ack(multiple: true):
-                for tag in outstanding[start...] where tag <= acknowledgement.deliveryTag { acknowledged.insert(tag) }
+                let tag = acknowledgement.deliveryTag
+                if index(of: tag) == nil {
+                    // Not outstanding: sent as asked, so the broker judges it as it would have.
+                    flush(into: &frames)
+                    frames.append(.ack(deliveryTag: tag, multiple: true))
+                } else {
+                    for outstandingTag in outstanding[start...] where outstandingTag <= tag {
+                        acknowledged.insert(outstandingTag)
+                    }
+                }
             case .nack(let multiple, let requeue):
                 // Acks asked for before it go first: a `multiple` nack must not take them back.
                 flush(into: &frames)
