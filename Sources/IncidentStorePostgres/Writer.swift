@@ -393,7 +393,7 @@ enum Rows {
             try row.decode((Int64, String?, String, String, String, String, Data, Int64, Int64?).self)
         let properties: MessageProperties
         do {
-            properties = try StoredText.decode(MessageProperties.self, from: propertiesText)
+            properties = try StoredText.decodeProperties(propertiesText)
         } catch {
             throw IncidentStoreError(.corruptRow, "cannot decode the properties of outbox row \(sequence): \(error)")
         }

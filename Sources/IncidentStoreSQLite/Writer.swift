@@ -332,7 +332,7 @@ enum Rows {
         let propertiesText: String = row[5]
         let properties: MessageProperties
         do {
-            properties = try StoredText.decode(MessageProperties.self, from: propertiesText)
+            properties = try StoredText.decodeProperties(propertiesText)
         } catch {
             throw IncidentStoreError(.corruptRow, "cannot decode the properties of outbox row \(row[0] as Int64): \(error)")
         }

@@ -32,4 +32,28 @@ struct StoredTextTests {
             #expect(try StoredText.decode(MessageProperties.self, from: text) == properties)
         }
     }
+
+    @Test("Message properties read back without JSONDecoder are what was written, and text in another form still reads")
+    func propertiesReadDirectly() throws {
+        var cases = [
+            MessageProperties(),
+            MessageProperties(correlationID: "page:inc-1:ops:1:1:lee", replyTo: "escalator.replies"),
+            MessageProperties(contentType: "", persistent: false, headers: ["": ""]),
+        ]
+        for (index, value) in Self.awkward.enumerated() {
+            cases.append(
+                MessageProperties(
+                    contentType: value, correlationID: value, replyTo: index % 2 == 0 ? value : nil, persistent: index % 2 == 0,
+                    headers: ["x-\(index)": value, value: "v", "x-escalator-error": Self.awkward[4]]))
+        }
+        for properties in cases {
+            #expect(try StoredText.decodeProperties(StoredText.encode(properties)) == properties)
+        }
+        // Written by hand or by another version: spaces, other key order, other escapes.
+        let other = #"{ "persistent": false, "headers": {"a": "\u00e9\/"}, "contentType": "text/plain" }"#
+        #expect(
+            try StoredText.decodeProperties(other)
+                == MessageProperties(contentType: "text/plain", persistent: false, headers: ["a": "é/"]))
+        #expect(throws: (any Error).self) { try StoredText.decodeProperties(#"{"contentType":"x","headers":{}"#) }
+    }
 }
