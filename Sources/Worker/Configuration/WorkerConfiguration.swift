@@ -96,7 +96,7 @@ public struct WorkerConfiguration: Sendable {
         sweepInterval = duration("sweep.interval", default: "1s")
         lease = duration("sweep.lease", default: "30s")
         sweepBatch = count("sweep.batch", default: 256)
-        outboxBatch = count("outbox.batch", default: 512)
+        outboxBatch = count("outbox.batch", default: 128)
         retention = duration("retention", default: "30d")
         let level = text("log_level", default: "info")
         if let parsed = Logger.Level(rawValue: level) {
