@@ -21,7 +21,7 @@ public struct JSONText: Sendable {
         bytes.append(UInt8(ascii: "}"))
     }
 
-    /// An array; `elements` writes its values with the `value`/`object` methods.
+    /// An array; `elements` writes its values with `element`.
     public mutating func array(_ elements: (inout JSONText) -> Void) {
         bytes.append(UInt8(ascii: "["))
         elements(&self)
@@ -41,13 +41,13 @@ public struct JSONText: Sendable {
 
     public mutating func field(_ key: StaticString, _ value: Int) {
         self.key(key)
-        bytes += String(value).utf8
+        Self.appendInteger(value, to: &bytes)
     }
 
     /// `null` when absent: the key is always there.
     public mutating func field(_ key: StaticString, _ value: Int?) {
         self.key(key)
-        if let value { bytes += String(value).utf8 } else { bytes += "null".utf8 }
+        if let value { Self.appendInteger(value, to: &bytes) } else { bytes += "null".utf8 }
     }
 
     public mutating func field(_ key: StaticString, _ value: Bool) {
@@ -113,6 +113,30 @@ public struct JSONText: Sendable {
             bytes += UnsafeBufferPointer(rebasing: utf8[start...])
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// An integer's decimal digits, written in place without a `String` per number.
+    public static func appendInteger(_ value: some BinaryInteger, to bytes: inout [UInt8]) {
+        guard value != 0 else {
+            bytes.append(UInt8(ascii: "0"))
+            return
+        }
+        guard let magnitude = UInt64(exactly: value.magnitude) else {
+            bytes += String(value).utf8
+            return
+        }
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var remaining = magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for the 20 digits of UInt64.max
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var index = buffer.count
+            while remaining > 0 {
+                index -= 1
+                buffer[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+                remaining /= 10
+            }
+            bytes += buffer[index...]
+        }
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -23,7 +23,7 @@ public struct StreamingJSONEncoder: Sendable {
 
     public func encode(_ value: some Encodable) throws -> Data {
         let output = JSONOutput()
-        try value.encode(to: StreamingEncoder(output: output, depth: 0, codingPath: []))
+        try value.encode(to: StreamingEncoder(output: output, depth: 0))
         if let failure = output.failure { throw failure }
         if output.bytes.isEmpty {
             throw EncodingError.invalidValue(
@@ -64,10 +64,10 @@ private final class JSONOutput {
 
     /// Ready to write a member of the container at `index`: closes what was opened inside it
     /// since, and writes the separator.
-    func beginMember(ofContainerAt index: Int, serial: Int, codingPath: [any CodingKey]) throws {
+    func beginMember(ofContainerAt index: Int, serial: Int) throws {
         guard index < open.count, open[index].serial == serial else {
             throw EncodingError.invalidValue(
-                "", EncodingError.Context(codingPath: codingPath, debugDescription: "written to a container already closed"))
+                "", EncodingError.Context(codingPath: [], debugDescription: "written to a container already closed"))
         }
         close(above: index + 1)
         if open[index].hasMembers { bytes.append(UInt8(ascii: ",")) }
@@ -78,39 +78,19 @@ private final class JSONOutput {
         JSONText.appendString(string, to: &bytes)
     }
 
-    func appendNumber<Integer: BinaryInteger>(_ value: Integer) {
-        // Digits written in place, without a String per number (states hold several timestamps).
-        if value == 0 {
-            bytes.append(UInt8(ascii: "0"))
-            return
-        }
-        guard let magnitude = UInt64(exactly: value.magnitude) else {
-            bytes += String(value).utf8
-            return
-        }
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var remaining = magnitude
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for the 20 digits of UInt64.max
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var index = buffer.count
-            while remaining > 0 {
-                index -= 1
-                buffer[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
-                remaining /= 10
-            }
-            bytes += buffer[index...]
-        }
+    func appendNumber(_ value: some BinaryInteger) {
+        JSONText.appendInteger(value, to: &bytes)
     }
 
-    func appendNumber(_ value: Double, codingPath: [any CodingKey]) throws {
+    func appendNumber(_ value: Double) throws {
         guard value.isFinite else {
             throw EncodingError.invalidValue(
-                value, EncodingError.Context(codingPath: codingPath, debugDescription: "\(value) is not a JSON number"))
+                value, EncodingError.Context(codingPath: [], debugDescription: "\(value) is not a JSON number"))
         }
         // Integral values as integers (as JSONEncoder writes them); others in Swift's shortest
         // round-tripping form.
         if value == value.rounded(), abs(value) < 1e15 {
-            bytes += String(Int64(value)).utf8
+            appendNumber(Int64(value))
         } else {
             bytes += "\(value)".utf8
         }
@@ -121,21 +101,21 @@ private final class JSONOutput {
 private struct StreamingEncoder: Encoder {
     let output: JSONOutput
     let depth: Int
-    let codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let serial = openIfNeeded(isObject: true)
-        return KeyedEncodingContainer(KeyedContainer<Key>(output: output, index: depth, serial: serial, codingPath: codingPath))
+        return KeyedEncodingContainer(KeyedContainer<Key>(output: output, index: depth, serial: serial))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         let serial = openIfNeeded(isObject: false)
-        return UnkeyedContainer(output: output, index: depth, serial: serial, codingPath: codingPath)
+        return UnkeyedContainer(output: output, index: depth, serial: serial)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        SingleValueContainer(output: output, depth: depth, codingPath: codingPath)
+        SingleValueContainer(output: output, depth: depth)
     }
 
     /// Asking for the container again returns the one already open.
@@ -147,10 +127,10 @@ private struct StreamingEncoder: Encoder {
 
 /// Encodes one member's value: `{}` when the value wrote nothing, as `JSONEncoder` does.
 private func encodeMember(
-    _ value: some Encodable, output: JSONOutput, depth: Int, codingPath: [any CodingKey]
+    _ value: some Encodable, output: JSONOutput, depth: Int
 ) throws {
     let start = output.bytes.count
-    try value.encode(to: StreamingEncoder(output: output, depth: depth, codingPath: codingPath))
+    try value.encode(to: StreamingEncoder(output: output, depth: depth))
     if output.bytes.count == start { output.bytes += "{}".utf8 }
 }
 
@@ -159,10 +139,10 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     /// This container's place in `output.open`, and its serial there.
     let index: Int
     let serial: Int
-    let codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
 
     private func begin(_ key: Key) throws {
-        try output.beginMember(ofContainerAt: index, serial: serial, codingPath: codingPath)
+        try output.beginMember(ofContainerAt: index, serial: serial)
         output.appendString(key.stringValue)
         output.bytes.append(UInt8(ascii: ":"))
     }
@@ -184,7 +164,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func encode(_ value: Double, forKey key: Key) throws {
         try begin(key)
-        try output.appendNumber(value, codingPath: codingPath)
+        try output.appendNumber(value)
     }
 
     mutating func encode(_ value: Float, forKey key: Key) throws {
@@ -204,7 +184,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try begin(key)
-        try encodeMember(value, output: output, depth: index + 1, codingPath: codingPath)
+        try encodeMember(value, output: output, depth: index + 1)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(
@@ -214,13 +194,13 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
         beginOrRecordFailure(key)
         let nested = output.openContainer(isObject: true, depth: index + 1)
         return KeyedEncodingContainer(
-            KeyedContainer<NestedKey>(output: output, index: index + 1, serial: nested, codingPath: codingPath))
+            KeyedContainer<NestedKey>(output: output, index: index + 1, serial: nested))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
         beginOrRecordFailure(key)
         let nested = output.openContainer(isObject: false, depth: index + 1)
-        return UnkeyedContainer(output: output, index: index + 1, serial: nested, codingPath: codingPath)
+        return UnkeyedContainer(output: output, index: index + 1, serial: nested)
     }
 
     mutating func superEncoder() -> any Encoder {
@@ -233,7 +213,7 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
         beginOrRecordFailure(key)
-        return StreamingEncoder(output: output, depth: index + 1, codingPath: codingPath)
+        return StreamingEncoder(output: output, depth: index + 1)
     }
 }
 
@@ -241,18 +221,17 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     let output: JSONOutput
     let index: Int
     let serial: Int
-    let codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
     private(set) var count = 0
 
-    init(output: JSONOutput, index: Int, serial: Int, codingPath: [any CodingKey]) {
+    init(output: JSONOutput, index: Int, serial: Int) {
         self.output = output
         self.index = index
         self.serial = serial
-        self.codingPath = codingPath
     }
 
     private mutating func begin() throws {
-        try output.beginMember(ofContainerAt: index, serial: serial, codingPath: codingPath)
+        try output.beginMember(ofContainerAt: index, serial: serial)
         count += 1
     }
 
@@ -265,7 +244,7 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: String) throws { try begin(); output.appendString(value) }
     mutating func encode(_ value: Double) throws {
         try begin()
-        try output.appendNumber(value, codingPath: codingPath)
+        try output.appendNumber(value)
     }
     mutating func encode(_ value: Float) throws { try encode(Double(value)) }
     mutating func encode(_ value: Int) throws { try begin(); output.appendNumber(value) }
@@ -281,7 +260,7 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         try begin()
-        try encodeMember(value, output: output, depth: index + 1, codingPath: codingPath)
+        try encodeMember(value, output: output, depth: index + 1)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -289,18 +268,18 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
         let nested = output.openContainer(isObject: true, depth: index + 1)
         return KeyedEncodingContainer(
             KeyedContainer<NestedKey>(
-                output: output, index: index + 1, serial: nested, codingPath: codingPath))
+                output: output, index: index + 1, serial: nested))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         beginOrRecordFailure()
         let nested = output.openContainer(isObject: false, depth: index + 1)
-        return UnkeyedContainer(output: output, index: index + 1, serial: nested, codingPath: codingPath)
+        return UnkeyedContainer(output: output, index: index + 1, serial: nested)
     }
 
     mutating func superEncoder() -> any Encoder {
         beginOrRecordFailure()
-        return StreamingEncoder(output: output, depth: index + 1, codingPath: codingPath)
+        return StreamingEncoder(output: output, depth: index + 1)
     }
 }
 
@@ -308,7 +287,7 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
 private struct SingleValueContainer: SingleValueEncodingContainer {
     let output: JSONOutput
     let depth: Int
-    let codingPath: [any CodingKey]
+    var codingPath: [any CodingKey] { [] }
 
     private func begin() {
         // At the top the value is the whole output; as a member its key is already written.
@@ -318,7 +297,7 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
     mutating func encodeNil() throws { begin(); output.bytes += "null".utf8 }
     mutating func encode(_ value: Bool) throws { begin(); output.bytes += (value ? "true" : "false").utf8 }
     mutating func encode(_ value: String) throws { begin(); output.appendString(value) }
-    mutating func encode(_ value: Double) throws { begin(); try output.appendNumber(value, codingPath: codingPath) }
+    mutating func encode(_ value: Double) throws { begin(); try output.appendNumber(value) }
     mutating func encode(_ value: Float) throws { try encode(Double(value)) }
     mutating func encode(_ value: Int) throws { begin(); output.appendNumber(value) }
     mutating func encode(_ value: Int8) throws { begin(); output.appendNumber(value) }
@@ -333,6 +312,6 @@ private struct SingleValueContainer: SingleValueEncodingContainer {
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         begin()
-        try encodeMember(value, output: output, depth: depth, codingPath: codingPath)
+        try encodeMember(value, output: output, depth: depth)
     }
 }
