@@ -24,7 +24,15 @@ private struct BrokerChannelModel {
 @Suite("Acknowledgements batched into fewer frames")
 struct AcknowledgementBatcherTests {
     static func acks(_ tags: [UInt64]) -> [Acknowledgement] {
-        tags.map { Acknowledgement(deliveryTag: $0, generation: 1, kind: .ack(multiple: false)) }
+        tags.map { ack($0) }
+    }
+
+    static func ack(_ tag: UInt64, multiple: Bool = false) -> Acknowledgement {
+        Acknowledgement(deliveryTag: tag, generation: 1, kind: .ack(multiple: multiple))
+    }
+
+    static func nack(_ tag: UInt64, multiple: Bool = false) -> Acknowledgement {
+        Acknowledgement(deliveryTag: tag, generation: 1, kind: .nack(multiple: multiple, requeue: true))
     }
 
     static func batcher(receiving tags: ClosedRange<UInt64>) -> AcknowledgementBatcher {
@@ -52,11 +60,7 @@ struct AcknowledgementBatcherTests {
 
     @Test func acksAskedForBeforeANackAreWrittenBeforeIt() {
         var batcher = Self.batcher(receiving: 1...6)
-        let frames = batcher.frames(for: [
-            Acknowledgement(deliveryTag: 3, generation: 1, kind: .ack(multiple: false)),
-            Acknowledgement(deliveryTag: 5, generation: 1, kind: .nack(multiple: true, requeue: true)),
-            Acknowledgement(deliveryTag: 6, generation: 1, kind: .ack(multiple: false)),
-        ])
+        let frames = batcher.frames(for: [Self.ack(3), Self.nack(5, multiple: true), Self.ack(6)])
         #expect(
             frames == [.ack(deliveryTag: 3, multiple: false), .nack(deliveryTag: 5, multiple: true, requeue: true), .ack(deliveryTag: 6, multiple: false)])
         #expect(batcher.outstandingCount == 0)
@@ -75,17 +79,12 @@ struct AcknowledgementBatcherTests {
 
     @Test func aMultipleAckMergesWithTheOthersAndOneForATagNotOutstandingIsSentAsAsked() {
         var batcher = Self.batcher(receiving: 1...8)
-        let frames = batcher.frames(for: [
-            Acknowledgement(deliveryTag: 6, generation: 1, kind: .ack(multiple: false)),
-            Acknowledgement(deliveryTag: 4, generation: 1, kind: .ack(multiple: true)),
-        ])
+        let frames = batcher.frames(for: [Self.ack(6), Self.ack(4, multiple: true)])
         #expect(frames == [.ack(deliveryTag: 4, multiple: true), .ack(deliveryTag: 6, multiple: false)])
         #expect(batcher.outstandingCount == 3)
         #expect(
-            batcher.frames(for: [
-                Acknowledgement(deliveryTag: 7, generation: 1, kind: .ack(multiple: false)),
-                Acknowledgement(deliveryTag: 6, generation: 1, kind: .ack(multiple: true)),
-            ]) == [.ack(deliveryTag: 7, multiple: false), .ack(deliveryTag: 6, multiple: true)])
+            batcher.frames(for: [Self.ack(7), Self.ack(6, multiple: true)])
+                == [.ack(deliveryTag: 7, multiple: false), .ack(deliveryTag: 6, multiple: true)])
     }
 
     /// Random sessions: deliveries arrive, the application acks, nacks or leaves each one, in
@@ -113,10 +112,10 @@ struct AcknowledgementBatcherTests {
                 case 0:
                     leftAlone.insert(tag)
                 case 1:
-                    turn.append(Acknowledgement(deliveryTag: tag, generation: 1, kind: .nack(multiple: false, requeue: true)))
+                    turn.append(Self.nack(tag))
                     settledByApplication.insert(tag)
                 case 2...5:
-                    turn.append(Acknowledgement(deliveryTag: tag, generation: 1, kind: .ack(multiple: false)))
+                    turn.append(Self.ack(tag))
                     settledByApplication.insert(tag)
                 default:
                     break  // a later turn

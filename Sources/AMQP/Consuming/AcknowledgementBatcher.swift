@@ -39,33 +39,26 @@ struct AcknowledgementBatcher {
     mutating func frames(for acknowledgements: [Acknowledgement]) -> [Frame] {
         var frames: [Frame] = []
         for acknowledgement in acknowledgements {
+            let tag = acknowledgement.deliveryTag
             switch acknowledgement.kind {
-            case .ack(multiple: false):
-                let tag = acknowledgement.deliveryTag
-                if index(of: tag) == nil || !acknowledged.insert(tag).inserted {
+            case .ack(let multiple):
+                if index(of: tag) == nil || (!multiple && acknowledged.contains(tag)) {
                     // Not outstanding, or acknowledged twice: sent as asked, so the broker's
                     // channel error says so, as it would have without batching.
-                    flush(into: &frames)
-                    frames.append(.ack(deliveryTag: tag, multiple: false))
-                }
-            case .ack(multiple: true):
-                let tag = acknowledgement.deliveryTag
-                if index(of: tag) == nil {
-                    // Not outstanding: sent as asked, so the broker judges it as it would have.
-                    flush(into: &frames)
-                    frames.append(.ack(deliveryTag: tag, multiple: true))
-                } else {
+                    send(.ack(deliveryTag: tag, multiple: multiple), after: &frames)
+                } else if multiple {
                     for outstandingTag in outstanding[start...] where outstandingTag <= tag {
                         acknowledged.insert(outstandingTag)
                     }
+                } else {
+                    acknowledged.insert(tag)
                 }
             case .nack(let multiple, let requeue):
                 // Acks asked for before it go first: a `multiple` nack must not take them back.
-                flush(into: &frames)
-                frames.append(.nack(deliveryTag: acknowledgement.deliveryTag, multiple: multiple, requeue: requeue))
+                send(.nack(deliveryTag: tag, multiple: multiple, requeue: requeue), after: &frames)
                 if multiple {
-                    start = outstanding[start...].firstIndex { $0 > acknowledgement.deliveryTag } ?? outstanding.endIndex
-                } else if let index = index(of: acknowledgement.deliveryTag) {
+                    start = outstanding[start...].firstIndex { $0 > tag } ?? outstanding.endIndex
+                } else if let index = index(of: tag) {
                     remove(at: index)
                 }
             }
@@ -73,6 +66,12 @@ struct AcknowledgementBatcher {
         flush(into: &frames)
         compact()
         return frames
+    }
+
+    /// A frame sent as asked, after the acknowledgements asked for before it.
+    private mutating func send(_ frame: Frame, after frames: inout [Frame]) {
+        flush(into: &frames)
+        frames.append(frame)
     }
 
     /// Writes the acknowledged tags: the unbroken run from the oldest outstanding as one
