@@ -125,7 +125,7 @@ public final class SQLiteIncidentStore: IncidentStore {
         guard !batch.isEmpty else { return [] }
         do {
             let recent = recentStates
-            let results = try await pool.writeWithoutTransaction { db in
+            let results = try await write { db in
                 var results: [Result<ApplyOutcome, any Error>] = []
                 var written = WrittenStates()
                 try db.inTransaction(.immediate) {
@@ -141,7 +141,6 @@ public final class SQLiteIncidentStore: IncidentStore {
                 recent.remember(written.committedMessages)
                 return results
             }
-            checkpointer.committed()
             for case (let request, .success(.conflict)) in zip(batch, results) {
                 logger.debug("store conflict", metadata: ["message_id": "\(request.messageID)"])
             }
@@ -396,7 +395,7 @@ public final class SQLiteIncidentStore: IncidentStore {
     public func prune(resolvedBefore: Timestamp) async throws -> PruneSummary {
         let cutoff = resolvedBefore.millisecondsSinceEpoch
         do {
-            let summary = try await pool.writeWithoutTransaction { db in
+            return try await write { db in
                 var summary = PruneSummary(inboxRows: 0, outboxRows: 0)
                 try db.inTransaction(.immediate) {
                     // Old rows are found by time, not by incident (see migration v3): the inbox by
@@ -423,8 +422,6 @@ public final class SQLiteIncidentStore: IncidentStore {
                 }
                 return summary
             }
-            checkpointer.committed()
-            return summary
         } catch {
             throw failure(error, "pruning rows of incidents resolved before \(resolvedBefore)")
         }
@@ -445,13 +442,19 @@ public final class SQLiteIncidentStore: IncidentStore {
     /// the disk; the next durable commit syncs the log with it. With `durability: .full` this
     /// keeps one disk sync per applied batch instead of three.
     private func writeRelaxed<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        defer { checkpointer.committed() }
-        guard configuration.durability == .full else { return try await pool.writeWithoutTransaction(body) }
-        return try await pool.writeWithoutTransaction { db in
+        guard configuration.durability == .full else { return try await write(body) }
+        return try await write { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
             return try body(db)
         }
+    }
+
+    /// Every write after start-up goes through here: the log it grew is then copied into the
+    /// database file beside the writer (`LogCheckpointer`).
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        defer { checkpointer.committed() }
+        return try await pool.writeWithoutTransaction(body)
     }
 
     private func writeCountingChanges(_ doing: String, sql: String, arguments: StatementArguments) async throws -> Int {
