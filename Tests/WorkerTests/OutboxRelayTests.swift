@@ -76,7 +76,28 @@ struct OutboxRelayTests {
         func releaseDueTime(_ claim: DueClaim) async throws -> Bool { try await base.releaseDueTime(claim) }
         func nextDueAt() async throws -> Timestamp? { try await base.nextDueAt() }
         func dueTimes(of incident: IncidentID) async throws -> [ScheduledDueTime] { try await base.dueTimes(of: incident) }
-        func markPublished(_ sequences: [Int64], at: Timestamp) async throws { try await base.markPublished(sequences, at: at) }
+        /// While held, marks wait for `releaseMarks()`, as behind a busy writer.
+        private let heldMarks = Mutex<[CheckedContinuation<Void, Never>]?>(nil)
+        func holdMarks() { heldMarks.withLock { $0 = [] } }
+        var marksWaiting: Int { heldMarks.withLock { $0?.count ?? 0 } }
+        func releaseMarks() {
+            let waiting = heldMarks.withLock { held in
+                defer { held = nil }
+                return held ?? []
+            }
+            for mark in waiting { mark.resume() }
+        }
+
+        func markPublished(_ sequences: [Int64], at: Timestamp) async throws {
+            await withCheckedContinuation { mark in
+                let held = heldMarks.withLock { held in
+                    held?.append(mark)
+                    return held != nil
+                }
+                if !held { mark.resume() }
+            }
+            try await base.markPublished(sequences, at: at)
+        }
         func incident(_ lookup: IncidentLookup) async throws -> StoredIncident? { try await base.incident(lookup) }
         func openIncidents() async throws -> [StoredIncident] { try await base.openIncidents() }
         func timeline(of incident: IncidentID) async throws -> [TimelineRecord] { try await base.timeline(of: incident) }
@@ -169,6 +190,37 @@ struct OutboxRelayTests {
         #expect(publisher.publishedIDs == rows.map(\.message.messageID))
         #expect(observed.outboxReadsAfter.count > 2)
         #expect(observed.outboxReadsAfter.allSatisfy { $0 == 0 })
+    }
+
+    @Test("While a mark waits for the store, the idle relay does not read the outbox every millisecond")
+    func anIdleRelayWaitsForTheMarkUnderWay() async throws {
+        _ = try await writeIncidents(1)
+        let publisher = ScriptedPublisher(refusing: [])
+        let observed = ObservedStore(store)
+        observed.holdMarks()
+        let doorbell = Doorbell()
+        let relay = OutboxRelay(
+            store: observed, publisher: publisher, clock: SystemWallClock(), doorbell: doorbell, batchSize: 4,
+            pollInterval: .seconds(5), logger: Logger(label: "test"))
+        let running = Task { try await relay.run() }
+        defer { running.cancel() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while observed.marksWaiting == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(observed.marksWaiting == 1)
+        // More rows go out and are confirmed while that mark waits: their marks are due, and wait.
+        let published = publisher.publishedIDs.count
+        _ = try await writeIncidents(3)
+        doorbell.ring()
+        while publisher.publishedIDs.count == published, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let before = observed.outboxReads
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(observed.outboxReads - before <= 5, "\(observed.outboxReads - before) reads in 300 ms")
+        observed.releaseMarks()
+        running.cancel()
+        _ = await running.result
     }
 
     @Test("A held-back row that another worker published is forgotten: the idle relay reads only at its poll interval, and stops at once")

@@ -129,7 +129,10 @@ final class OutboxRelay: Service, Sendable {
                 // or the marks' turn.
                 var wait = max(.milliseconds(1), pollInterval - (now - passStarted))
                 if let retry = held.values.map(\.notBefore).min() { wait = min(wait, max(.milliseconds(1), retry - now)) }
-                if let due = marks.dueAt { wait = min(wait, max(.milliseconds(1), due - now)) }
+                // A mark under way takes the next ones when it is done, not in a millisecond.
+                if let due = marks.dueAt, !markInFlight.load(ordering: .acquiring) {
+                    wait = min(wait, max(.milliseconds(1), due - now))
+                }
                 await cancelWhenGracefulShutdown { [doorbell, wait] in await doorbell.wait(atMost: wait) }
                 continue
             }
