@@ -185,31 +185,15 @@ enum WorkerBenchmark {
         let wholeSeconds = Double(lastArrival - t0) / 1e9
         let burstLatency = Percentiles(latencies(firstPages, stamps: burstStamps))
 
-        var arrivalLateness: [Double] = []
-        var firingLateness: [Double] = []
-        var firedDuringIntake = 0
-        for index in 0..<burst {
-            guard let first = firstPages[index], let second = secondPages[index] else { continue }
-            let due = first.facts.ackDeadlineMilliseconds
-            let fired = second.facts.ackDeadlineMilliseconds - stepTwoTimeoutMilliseconds
-            arrivalLateness.append(Double(second.at) / 1e6 - Double(due))
-            firingLateness.append(Double(fired - due))
-            if fired * 1_000_000 < firstPagesDone { firedDuringIntake += 1 }
-        }
-        let arrivalLate = Percentiles(arrivalLateness)
-        let firingLate = Percentiles(firingLateness)
+        let burstTimers = timersFired(first: firstPages, second: secondPages)
+        let arrivalLate = Percentiles(burstTimers.map(\.arrivalLateness))
+        let firingLate = Percentiles(burstTimers.map(\.firingLateness))
+        let firedDuringIntake = burstTimers.filter { $0.firedAt * 1_000_000 < firstPagesDone }.count
         let steadyFirst = firstArrivals(arrivals, routingKey: "page.sms.steady-desk", prefix: "steady", count: steadyCount)
         let steadySecond = firstArrivals(arrivals, routingKey: "page.im.steady-desk", prefix: "steady", count: steadyCount)
-        let steadyLate = Percentiles(
-            zip(steadyFirst, steadySecond).compactMap { first, second in
-                guard let first, let second else { return nil }
-                return Double(second.at) / 1e6 - Double(first.facts.ackDeadlineMilliseconds)
-            })
-        let steadyFiringLate = Percentiles(
-            zip(steadyFirst, steadySecond).compactMap { first, second in
-                guard let first, let second else { return nil }
-                return Double(second.facts.ackDeadlineMilliseconds - stepTwoTimeoutMilliseconds - first.facts.ackDeadlineMilliseconds)
-            })
+        let steadyTimers = timersFired(first: steadyFirst, second: steadySecond)
+        let steadyLate = Percentiles(steadyTimers.map(\.arrivalLateness))
+        let steadyFiringLate = Percentiles(steadyTimers.map(\.firingLateness))
         let steadyFirstPage = Percentiles(latencies(steadyFirst, stamps: steadyStamps))
         let relayRaw = relayRuns.isEmpty ? nil : relayRuns.map(\.raw).reduce(0, +) / Double(relayRuns.count)
         let deadLetters = arrivals.filter { $0.exchange == names.deadLetterExchange }.count
@@ -278,6 +262,24 @@ enum WorkerBenchmark {
             seen[index] = Seen(at: arrival.at, facts: facts)
         }
         return seen
+    }
+
+    /// A step-1 timeout, read from its incident's pages: due at the step-1 page's ack deadline,
+    /// fired when the step-2 page says (its deadline less step 2's timeout), seen on arrival.
+    struct TimerFired {
+        let firedAt: Int64
+        let arrivalLateness: Double
+        let firingLateness: Double
+    }
+
+    static func timersFired(first: [Seen?], second: [Seen?]) -> [TimerFired] {
+        zip(first, second).compactMap { first, second in
+            guard let first, let second else { return nil }
+            let due = first.facts.ackDeadlineMilliseconds
+            let fired = second.facts.ackDeadlineMilliseconds - stepTwoTimeoutMilliseconds
+            return TimerFired(
+                firedAt: fired, arrivalLateness: Double(second.at) / 1e6 - Double(due), firingLateness: Double(fired - due))
+        }
     }
 
     /// Milliseconds from each incident's publish to its first page.
