@@ -153,6 +153,8 @@ extension BrokerTests {
                 try await Task.sleep(for: .milliseconds(500))
                 #expect(publisher.state.isConnected)
             }
+            // A drop and a quick reconnection between two looks would pass the loop above.
+            #expect(publisher.sessionsStarted == 1, "the first connection served throughout")
             await publisher.close()
         }
     }

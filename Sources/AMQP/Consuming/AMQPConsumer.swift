@@ -60,6 +60,10 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
 
     public var state: ConnectionState { connection.state }
 
+    /// How many times this consumer's connection was established: each one after the first is a
+    /// recovery, however briefly the connection was down (`state` may never show it).
+    public var sessionsStarted: Int { connection.sessionsStarted }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
         fileprivate let buffer: DeliveryBuffer
         private var pending: [Delivery] = []

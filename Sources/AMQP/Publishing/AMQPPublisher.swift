@@ -28,6 +28,10 @@ public final class AMQPPublisher: AMQPPublishing {
 
     public var state: ConnectionState { connection.state }
 
+    /// How many times this publisher's connection was established: each one after the first is a
+    /// recovery, however briefly the connection was down (`state` may never show it).
+    public var sessionsStarted: Int { connection.sessionsStarted }
+
     /// Publishes `messages` in order and returns their outcomes in the same order, once the
     /// broker has settled every one of them.
     public func publish(_ messages: [OutboundMessage]) async throws(AMQPError) -> [PublishOutcome] {

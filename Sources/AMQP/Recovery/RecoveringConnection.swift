@@ -39,6 +39,7 @@ final class RecoveringConnection: @unchecked Sendable {
 
     private struct Shared {
         var state: ConnectionState = .connecting
+        var sessionsStarted = 0
         var closeDeadline: ContinuousClock.Instant?
         var finished = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
@@ -63,6 +64,10 @@ final class RecoveringConnection: @unchecked Sendable {
     }
 
     var state: ConnectionState { shared.withLock { $0.state } }
+
+    /// How many times the connection was established and its role started: above one, it
+    /// recovered, however briefly it was down.
+    var sessionsStarted: Int { shared.withLock { $0.sessionsStarted } }
 
     var isCloseRequested: Bool { shared.withLock { $0.closeDeadline != nil } }
 
@@ -112,7 +117,10 @@ final class RecoveringConnection: @unchecked Sendable {
                     logger.info("AMQP connection recovered", metadata: ["amqp.attempts": "\(attempt)"])
                 }
                 attempt = 0
-                setState(.connected)
+                shared.withLock { shared in
+                    shared.state = .connected
+                    shared.sessionsStarted += 1
+                }
                 try runSession(opened)
                 opened.close()
                 break
