@@ -253,12 +253,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // What the benchmarks read of other processes (the broker's, the worker's CPU time).
+        .target(
+            name: "ProcessTimes",
+            path: "Benchmarks/ProcessTimes",
+            swiftSettings: strictSettings
+        ),
         // Relay throughput: raw rabbitmq-c loop against the same relay through the adapter.
         .executableTarget(
             name: "AMQPRelayBenchmark",
             dependencies: [
                 "AMQP",
                 "CRabbitMQ",
+                "ProcessTimes",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/AMQPRelayBenchmark",
@@ -270,7 +277,7 @@ let package = Package(
             name: "WorkerBenchmark",
             dependencies: [
                 "AMQP", "CallTree", "WireContract", "Worker", "IncidentStore", "IncidentStoreSQLite", "Rendering",
-                "EscalatorProcessFixtures",
+                "EscalatorProcessFixtures", "ProcessTimes",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/WorkerBenchmark",

@@ -5,6 +5,7 @@
 import AMQP
 import Foundation
 import Logging
+import ProcessTimes
 
 let environment = ProcessInfo.processInfo.environment
 let url = environment["ESCALATOR_AMQP_URL"] ?? environment["ESCALATOR_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/%2F"
@@ -12,6 +13,8 @@ let messagesPerRun = Int(environment["ESCALATOR_BENCHMARK_MESSAGES"] ?? "") ?? 2
 let rounds = Int(environment["ESCALATOR_BENCHMARK_ROUNDS"] ?? "") ?? 3
 let batchSize = 100
 let prefetch: UInt16 = 300
+/// The broker's process, when known: its CPU time per message is measured over the raw relay.
+let brokerPID = Int32(environment["ESCALATOR_BENCHMARK_BROKER_PID"] ?? "")
 
 let logger: Logger = {
     var logger = Logger(label: "escalator.amqp.benchmark")
@@ -51,11 +54,12 @@ func cleanUp(_ names: (source: String, sink: String, topology: Topology)) throws
     connection.close()
 }
 
-/// What one relay run achieved: messages per second, and the client's CPU time per message (all
-/// threads of this process; the broker's CPU is not counted).
+/// What one relay run achieved: messages per second, the client's CPU time per message (all
+/// threads of this process), and the broker's when its process is known.
 struct Measurement {
     var rate: Double
     var cpuMicrosecondsPerMessage: Double
+    var brokerMicrosecondsPerMessage: Double?
 }
 
 func processCPUSeconds() -> Double {
@@ -70,6 +74,7 @@ func measureRaw(round: Int) async throws -> Measurement {
     try await prefill(names.source, topology: names.topology)
     let started = ContinuousClock.now
     let cpuStarted = processCPUSeconds()
+    let brokerStarted = brokerPID.flatMap(cpuSeconds(ofProcess:))
     // Blocking C calls: on a thread of their own, as a worker would.
     let relayed: Int = try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
@@ -85,8 +90,11 @@ func measureRaw(round: Int) async throws -> Measurement {
     }
     let elapsed = ContinuousClock.now - started
     let cpu = processCPUSeconds() - cpuStarted
+    let broker = brokerStarted.flatMap { started in brokerPID.flatMap(cpuSeconds(ofProcess:)).map { $0 - started } }
     try cleanUp(names)
-    return Measurement(rate: Double(relayed) / elapsed.secondsValue, cpuMicrosecondsPerMessage: cpu / Double(relayed) * 1e6)
+    return Measurement(
+        rate: Double(relayed) / elapsed.secondsValue, cpuMicrosecondsPerMessage: cpu / Double(relayed) * 1e6,
+        brokerMicrosecondsPerMessage: broker.map { $0 / Double(relayed) * 1e6 })
 }
 
 func measureAdapter(round: Int) async throws -> Measurement {
@@ -137,6 +145,9 @@ for round in 1...rounds {
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 let rawRate = median(raws.map(\.rate))
 let adapterRate = median(adapters.map(\.rate))
-print(String(format: "median raw rabbitmq-c relay: %.0f msg/s, %.1f µs client CPU per message", rawRate, median(raws.map(\.cpuMicrosecondsPerMessage))))
+let brokerCPU = raws.compactMap(\.brokerMicrosecondsPerMessage)
+print(
+    String(format: "median raw rabbitmq-c relay: %.0f msg/s, %.1f µs client CPU per message", rawRate, median(raws.map(\.cpuMicrosecondsPerMessage)))
+        + (brokerCPU.isEmpty ? "" : String(format: ", %.1f µs broker CPU per message", median(brokerCPU))))
 print(String(format: "median adapter relay:        %.0f msg/s, %.1f µs client CPU per message", adapterRate, median(adapters.map(\.cpuMicrosecondsPerMessage))))
 print(String(format: "ratio adapter/raw: %.1f%% (goal: at least 90%%)", adapterRate / rawRate * 100))

@@ -2,6 +2,7 @@ import AMQP
 import CallTree
 import Foundation
 import Logging
+import ProcessTimes
 import Synchronization
 import WireContract
 
@@ -42,16 +43,6 @@ struct Percentiles {
 }
 
 /// CPU seconds (user + system) a process has used so far, from /proc; nil once it is gone.
-func cpuSeconds(ofProcess pid: Int32) -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let close = text.lastIndex(of: ")")
-    else { return nil }
-    // After the command name in parentheses: field 3 (state) first; utime and stime are 14 and 15.
-    let fields = text[text.index(after: close)...].split(separator: " ")
-    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-}
-
 func cpuSecondsOfThisProcess() -> Double {
     cpuSeconds(ofProcess: getpid()) ?? 0
 }
@@ -234,7 +225,16 @@ struct PageFacts {
 
 /// The raw rabbitmq-c relay of Benchmarks/AMQPRelayBenchmark, run as it is (one round) in a
 /// subprocess on the same broker: its median raw and adapter relay rates in messages per second.
-func runRelayBenchmark(executable: String, url: String, messages: Int) async throws -> (raw: Double, adapter: Double) {
+/// What the raw relay printed: relayed messages per second, and CPU time per relayed message
+/// (its own, and the broker's when the broker's process is known).
+struct RelayFigures {
+    var raw: Double
+    var adapter: Double
+    var rawClientMicroseconds: Double?
+    var rawBrokerMicroseconds: Double?
+}
+
+func runRelayBenchmark(executable: String, url: String, messages: Int) async throws -> RelayFigures {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     var environment = ProcessInfo.processInfo.environment
@@ -254,18 +254,25 @@ func runRelayBenchmark(executable: String, url: String, messages: Int) async thr
         }.start()
     }
     let text = String(decoding: output, as: UTF8.self)
-    func rate(after prefix: String) -> Double? {
+    /// The number just before `unit` (its words) on the line that starts with `prefix`.
+    func figure(_ prefix: String, before unit: String) -> Double? {
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
-        let words = line.dropFirst(prefix.count).split(separator: " ")
-        guard let index = words.firstIndex(where: { $0.hasPrefix("msg/s") }), index > 0 else { return nil }
+        let words = line.dropFirst(prefix.count).split(separator: " ").map { $0.trimmingCharacters(in: .punctuationCharacters) }
+        let unitWords = unit.split(separator: " ").map(String.init)
+        guard let index = words.indices.dropFirst().first(where: { Array(words[$0...].prefix(unitWords.count)) == unitWords }) else {
+            return nil
+        }
         return Double(words[index - 1])
     }
-    guard process.terminationStatus == 0, let raw = rate(after: "median raw rabbitmq-c relay:"),
-        let adapter = rate(after: "median adapter relay:")
+    let rawLine = "median raw rabbitmq-c relay:"
+    guard process.terminationStatus == 0, let raw = figure(rawLine, before: "msg/s"),
+        let adapter = figure("median adapter relay:", before: "msg/s")
     else {
         throw BenchmarkError("the relay benchmark failed (status \(process.terminationStatus)):\n\(text)")
     }
-    return (raw, adapter)
+    return RelayFigures(
+        raw: raw, adapter: adapter, rawClientMicroseconds: figure(rawLine, before: "µs client CPU"),
+        rawBrokerMicroseconds: figure(rawLine, before: "µs broker CPU"))
 }
 
 /// A line on standard output at once, also when it goes to a file (print buffers it there).

@@ -76,7 +76,7 @@ enum WorkerBenchmark {
         let loadAtStart = loadAverage()
 
         // The relay floor on this broker, before the worker runs.
-        var relayRuns: [(raw: Double, adapter: Double)] = []
+        var relayRuns: [RelayFigures] = []
         if FileManager.default.isExecutableFile(atPath: relayBenchmark) {
             let rates = try await runRelayBenchmark(executable: relayBenchmark, url: url, messages: relayMessages)
             relayRuns.append(rates)
@@ -195,7 +195,18 @@ enum WorkerBenchmark {
         let steadyLate = Percentiles(steadyTimers.map(\.arrivalLateness))
         let steadyFiringLate = Percentiles(steadyTimers.map(\.firingLateness))
         let steadyFirstPage = Percentiles(latencies(steadyFirst, stamps: steadyStamps))
-        let relayRaw = relayRuns.isEmpty ? nil : relayRuns.map(\.raw).reduce(0, +) / Double(relayRuns.count)
+        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+        let relayRaw = mean(relayRuns.map(\.raw))
+        // Per message in or out: a relayed message is one of each.
+        let relayClientCPU = mean(relayRuns.compactMap(\.rawClientMicroseconds)).map { $0 / 2 }
+        let relayBrokerCPU = mean(relayRuns.compactMap(\.rawBrokerMicroseconds)).map { $0 / 2 }
+        let messagesInBurstCPU = burst + arrivals.filter { $0.at >= burstCPUStart.at && $0.at <= burstCPU.at }.count
+        func microsecondsPerMessage(_ end: Double?, _ start: Double?) -> Double? {
+            guard let end, let start else { return nil }
+            return (end - start) / Double(messagesInBurstCPU) * 1e6
+        }
+        let workerCPU = microsecondsPerMessage(burstCPU.worker, burstCPUStart.worker)
+        let brokerCPU = microsecondsPerMessage(burstCPU.broker, burstCPUStart.broker)
         let deadLetters = arrivals.filter { $0.exchange == names.deadLetterExchange }.count
 
         say("")
@@ -221,9 +232,13 @@ enum WorkerBenchmark {
         } else {
             row("ratio worker ÷ relay", "not measured", "≥ 0.5")
         }
+        func micros(_ value: Double?) -> String { value.map { String(format: "%.1f µs", $0) } ?? "?" }
+        row("CPU per message in or out, full-speed phase", "worker \(micros(workerCPU)), broker \(micros(brokerCPU))", "")
+        row("  raw relay, same broker", "client \(micros(relayClientCPU)), broker \(micros(relayBrokerCPU))", "")
         row("first page latency, full speed", burstLatency.summary, "")
         row(String(format: "first page latency, paced (achieved %.0f/s)", pacedAchieved), pacedLatency.summary, "p99 ≤ 20 ms at 1,000/s")
         row("open escalations when step-1 timers fired (peak)", "\(pacedCount + 1 + burst) (\(firedDuringIntake) of \(burst) fired during intake)", "10,000")
+        row("step-1 timers: came due / fired, per second", rates(of: burstTimers), "")
         row("timer lateness: step-2 page arrival − due (incl. relay)", arrivalLate.summary, "p99 ≤ 100 ms")
         row("timer lateness: sweep firing − due (worker's clock)", firingLate.summary, "")
         row(
@@ -280,6 +295,17 @@ enum WorkerBenchmark {
             return TimerFired(
                 firedAt: fired, arrivalLateness: Double(second.at) / 1e6 - Double(due), firingLateness: Double(fired - due))
         }
+    }
+
+    /// How fast the timers came due (as fast as their incidents were taken in) and how fast the
+    /// worker fired them: firing slower than they come due makes every later one later still.
+    static func rates(of timers: [TimerFired]) -> String {
+        func perSecond(_ milliseconds: [Int64]) -> String {
+            guard let first = milliseconds.min(), let last = milliseconds.max(), last > first else { return "?" }
+            return String(format: "%.0f/s", Double(milliseconds.count) / (Double(last - first) / 1000))
+        }
+        let due = timers.map { $0.firedAt - Int64($0.firingLateness) }
+        return "\(perSecond(due)) / \(perSecond(timers.map(\.firedAt))) (n=\(timers.count))"
     }
 
     /// Milliseconds from each incident's publish to its first page.

@@ -1,0 +1,13 @@
+import Foundation
+
+/// CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; nil when the
+/// process is gone or the file cannot be read. Resolution: one clock tick (10 ms here).
+public func cpuSeconds(ofProcess pid: Int32) -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = text.lastIndex(of: ")")
+    else { return nil }
+    // After the command name in parentheses: field 3 (state) first; utime and stime are 14 and 15.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
