@@ -111,10 +111,7 @@ struct OutboxRelayTests {
         renderer: EscalationProcessorTests.renderer, signer: PageTokenSigner(secret: Array("test secret".utf8)))
 
     init() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("escalator-relay-\(UUID().uuidString)")
-        store = try SQLiteIncidentStore(
-            configuration: SQLiteIncidentStoreConfiguration(path: folder.appendingPathComponent("store.sqlite").path),
-            logger: Logger(label: "test"))
+        store = try .temporary("relay")
     }
 
     /// Opens `count` incidents on the sample plan: pages and a status update each.

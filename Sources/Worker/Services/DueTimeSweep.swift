@@ -43,32 +43,38 @@ final class DueTimeSweep: Service, Sendable {
     func run() async throws {
         var failures = 0
         var lastPrune = Timestamp(millisecondsSinceEpoch: 0)
-        // While one batch of due times is written, the next is claimed and prepared.
+        // Three batches in flight: one written, the next worked out on a reader, and the one
+        // after claimed on the writer meanwhile, so the writer goes from batch to batch without
+        // waiting for a prepare.
         var writing: Task<Void, Never>?
+        var claimingAhead: Task<Claim, any Error>?
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             var wait = interval
             do {
-                // Reading when the next due time comes takes no lock; claiming takes the writer,
-                // so it is done only when something is due.
+                let claim: Claim
+                if let ahead = claimingAhead {
+                    claimingAhead = nil
+                    claim = try await ahead.value
+                } else {
+                    claim = try await claimDue(at: clock.now())
+                }
                 let now = clock.now()
-                if let next = try await store.nextDueAt() {
-                    if next <= now {
-                        priority?.setTimersDue(true)
-                        let claims = try await store.claimDueTimes(now: now, lease: lease, limit: batchSize)
-                        if !claims.isEmpty {
-                            let requests = await prepare(claims, at: now)
-                            await writing?.value
-                            writing = Task {
-                                await self.fire(claims, requests, at: now)
-                                self.applied()
-                            }
-                            continue
-                        }
-                        // Another worker claimed them first; its lease tells the next time.
-                        wait = .milliseconds(10)
-                    } else {
-                        wait = min(interval, next - now)
+                switch claim {
+                case .claimed(let claims, let claimedAt):
+                    claimingAhead = Task { try await self.claimDue(at: self.clock.now()) }
+                    let requests = await prepare(claims, at: claimedAt)
+                    await writing?.value
+                    writing = Task {
+                        await self.fire(claims, requests, at: claimedAt)
+                        self.applied()
                     }
+                    failures = 0
+                    continue
+                case .claimedElsewhere:
+                    // Another worker claimed them first; its lease tells the next time.
+                    wait = .milliseconds(10)
+                case .nothingDue(let next):
+                    if let next { wait = min(interval, max(.zero, next - now)) }
                 }
                 if now - lastPrune > .seconds(3600) {
                     lastPrune = now
@@ -88,7 +94,32 @@ final class DueTimeSweep: Service, Sendable {
             await cancelWhenGracefulShutdown { [doorbell, wait] in await doorbell.wait(atMost: wait) }
         }
         await writing?.value
+        // Due times claimed ahead are fired rather than left to their lease: they are due now.
+        if !Task.isCancelled, case .claimed(let claims, let claimedAt)? = try? await claimingAhead?.value {
+            await fire(claims, await prepare(claims, at: claimedAt), at: claimedAt)
+            applied()
+        }
         priority?.setTimersDue(false)
+    }
+
+    /// What a look at the due times found.
+    private enum Claim: Sendable {
+        /// Due times claimed for this worker at `at`.
+        case claimed([DueClaim], at: Timestamp)
+        /// Nothing is due before `next` (nil: no due time at all).
+        case nothingDue(next: Timestamp?)
+        /// Something was due, and other workers hold every claim on it.
+        case claimedElsewhere
+    }
+
+    /// Reading when the next due time comes takes no lock; claiming takes the writer, so it is
+    /// done only when something is due.
+    private func claimDue(at now: Timestamp) async throws -> Claim {
+        let next = try await store.nextDueAt()
+        guard let next, next <= now else { return .nothingDue(next: next) }
+        priority?.setTimersDue(true)
+        let claims = try await store.claimDueTimes(now: now, lease: lease, limit: batchSize)
+        return claims.isEmpty ? .claimedElsewhere : .claimed(claims, at: now)
     }
 
     /// The timeouts worked out on a reader, so the writer is held only for the rows.
