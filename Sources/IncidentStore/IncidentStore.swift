@@ -77,6 +77,10 @@ public protocol IncidentStore: Sendable {
     /// Incidents not resolved, oldest first.
     func openIncidents() async throws -> [StoredIncident]
 
+    /// Every incident, resolved or not: the `limit` most recently opened, oldest first (what
+    /// `escalator incidents --all` lists).
+    func recentIncidents(limit: Int) async throws -> [StoredIncident]
+
     /// Everything recorded for an incident, in the order it happened (then written).
     func timeline(of incident: IncidentID) async throws -> [TimelineRecord]
 

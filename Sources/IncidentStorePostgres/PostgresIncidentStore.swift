@@ -245,6 +245,17 @@ public final class PostgresIncidentStore: IncidentStore, Service {
         ).map(Rows.incident)
     }
 
+    public func recentIncidents(limit: Int) async throws -> [StoredIncident] {
+        try await query(
+            "reading the incidents",
+            """
+            SELECT id, state, version FROM (
+                SELECT id, state, version, opened_at FROM incident ORDER BY opened_at DESC, id COLLATE "C" DESC LIMIT \(max(0, limit))
+            ) AS recent ORDER BY opened_at, id COLLATE "C"
+            """
+        ).map(Rows.incident)
+    }
+
     public func timeline(of incident: IncidentID) async throws -> [TimelineRecord] {
         try await query(
             "reading the timeline of incident \(incident)",

@@ -3,9 +3,6 @@ import GRDB
 public import IncidentStore
 
 extension SQLiteIncidentStore {
-    /// Every incident, resolved or not, most recently opened last, at most `limit` (the newest):
-    /// what `escalator incidents --all` lists. Not part of `IncidentStore` yet; a store for
-    /// several hosts would add it there.
     public func recentIncidents(limit: Int) async throws -> [StoredIncident] {
         do {
             return try await pool.read { db in

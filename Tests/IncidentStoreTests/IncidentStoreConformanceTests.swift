@@ -480,6 +480,27 @@ struct IncidentStoreConformanceTests {
         }
     }
 
+    // MARK: Listing
+
+    @Test("The recent incidents are the newest ones opened, resolved or not, oldest first", arguments: StoreFactory.all)
+    func recentIncidentsIncludeResolvedOnes(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            #expect(try await store.recentIncidents(limit: 10).isEmpty)
+            for (index, key) in ["fire-1", "fire-2", "fire-3"].enumerated() {
+                _ = try await store.apply(
+                    worker.trigger(
+                        messageID: "incident:\(key)", key: key, incident: IncidentID("inc-\(index + 1)"),
+                        at: t0 + .seconds(index * 60)))
+            }
+            _ = try await store.apply(worker.resolve(messageID: "incident:r2", key: "fire-2", at: t0 + .seconds(200)))
+            #expect(try await store.openIncidents().map(\.id) == ["inc-1", "inc-3"])
+            #expect(try await store.recentIncidents(limit: 10).map(\.id) == ["inc-1", "inc-2", "inc-3"])
+            #expect(try await store.recentIncidents(limit: 10).map(\.isResolved) == [false, true, false])
+            #expect(try await store.recentIncidents(limit: 2).map(\.id) == ["inc-2", "inc-3"])
+            #expect(try await store.recentIncidents(limit: 0).isEmpty)
+        }
+    }
+
     // MARK: Keys
 
     @Test("A resolved incident's key opens a new incident on the next trigger", arguments: StoreFactory.all)

@@ -100,6 +100,7 @@ struct OutboxRelayTests {
         }
         func incident(_ lookup: IncidentLookup) async throws -> StoredIncident? { try await base.incident(lookup) }
         func openIncidents() async throws -> [StoredIncident] { try await base.openIncidents() }
+        func recentIncidents(limit: Int) async throws -> [StoredIncident] { try await base.recentIncidents(limit: limit) }
         func timeline(of incident: IncidentID) async throws -> [TimelineRecord] { try await base.timeline(of: incident) }
         func parcels(of incident: IncidentID) async throws -> [AffectedParcel] { try await base.parcels(of: incident) }
         func ackStatistics(_ query: AckStatisticsQuery) async throws -> [AckStatistic] { try await base.ackStatistics(query) }

@@ -1,7 +1,6 @@
 import CallTree
 import Foundation
 public import IncidentStore
-import IncidentStoreSQLite
 import PlanFile
 import WireContract
 
@@ -20,10 +19,7 @@ public enum IncidentReports {
     {
         do {
             guard includeResolved else { return try await store.openIncidents() }
-            guard let sqlite = store as? SQLiteIncidentStore else {
-                throw CommandFailure("--all is available for SQLite stores only in this build; without it the open incidents are listed")
-            }
-            return try await sqlite.recentIncidents(limit: limit)
+            return try await store.recentIncidents(limit: limit)
         } catch let failure as CommandFailure {
             throw failure
         } catch {
