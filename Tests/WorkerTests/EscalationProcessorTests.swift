@@ -82,6 +82,22 @@ struct EscalationProcessorTests {
         #expect(records.first { $0.message.exchange == "status" }?.message.routingKey == "status.warehouse-fire.open")
     }
 
+    /// The command centre reads these in `escalator timeline`, JSON included.
+    @Test func theTimelineSaysInWordsWhyEachDepartmentWasEngagedAndEachPageSent() async throws {
+        _ = try await store.apply(processor.request(for: incident(), at: Self.start))
+        let incidentID = IncidentID(try await pages()[0]["incident_id"] as! String)
+        let timeline = try await store.timeline(of: incidentID).map(\.item)
+        let engaged = timeline.filter { $0.kind == .departmentEngaged }
+        #expect(!engaged.isEmpty)
+        for item in engaged {
+            #expect(item.summary.hasSuffix(" engaged (activation rule)"), "\(item.summary)")
+            #expect(item.detail["reason"] == "activation rule")
+        }
+        let paged = timeline.filter { $0.kind == .page }
+        #expect(!paged.isEmpty)
+        #expect(paged.allSatisfy { $0.detail["reason"] == "department engaged: activation rule" }, "\(paged.map(\.detail))")
+    }
+
     /// Every worker, of every version, must name a trigger's incident the same: a redelivered
     /// trigger reaching an upgraded worker must find the incident, not open a second one.
     @Test func theIncidentIDOfATriggerIsTheFirstEightBytesOfTheSHA256OfItsEventID() {

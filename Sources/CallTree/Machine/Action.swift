@@ -30,13 +30,22 @@ public struct Page: Sendable, Hashable {
     public var position: StepPosition { id.position }
 }
 
-public enum PageReason: Sendable, Hashable, Codable {
+public enum PageReason: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The first step of a newly engaged department.
     case engaged(EngagementReason)
     /// The previous step was not acknowledged in time.
     case previousStepTimedOut
     /// A contact of the previous step passed it on.
     case escalatedBy(ContactID)
+
+    /// Words for the timeline (what the command centre reads), not Swift's reflection of the case.
+    public var description: String {
+        switch self {
+        case .engaged(let reason): "department engaged: \(reason)"
+        case .previousStepTimedOut: "previous step timed out"
+        case .escalatedBy(let contact): "escalated by \(contact)"
+        }
+    }
 }
 
 public struct DueTime: Sendable, Hashable {

@@ -69,13 +69,21 @@ public enum Resolver: Sendable, Hashable, Codable, CustomStringConvertible {
 }
 
 /// Why a department was engaged.
-public enum EngagementReason: Sendable, Hashable, Codable {
+public enum EngagementReason: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The activation rule of the incident's type and severity names it.
     case activation
     /// A severity raise made the rule name it.
     case severityRaised
     /// The department it backs up was exhausted.
     case fallback(from: DepartmentID)
+
+    public var description: String {
+        switch self {
+        case .activation: "activation rule"
+        case .severityRaised: "severity raised"
+        case .fallback(let department): "fallback for \(department)"
+        }
+    }
 }
 
 /// One department's walk through its call order.
