@@ -39,6 +39,21 @@ enum Stages {
             for request in requests { _ = try! request.transition(TransitionInput(incident: nil)) }
         }
         let state = requests.compactMap { try? $0.transition(TransitionInput(incident: nil)).state }
+        // The texts of each trigger's page and status update, rendered alone.
+        let renderings = messages.map { message -> (Page, StatusUpdate, IncidentState)? in
+            var machine = IncidentStateMachine(plan: processor.plan)
+            let actions = machine.handle(message.event(opening: IncidentID("stage")), at: t0)
+            let page = actions.lazy.compactMap { if case .page(let page) = $0 { page } else { nil } }.first
+            let update = actions.lazy.compactMap { if case .publishStatus(let update) = $0 { update } else { nil } }.first
+            guard let page, let update, let incident = machine.state else { return nil }
+            return (page, update, incident)
+        }.compactMap { $0 }
+        let render = measure(count) {
+            for (page, update, incident) in renderings {
+                _ = processor.renderer.render(page, incident: incident, at: t0)
+                _ = processor.renderer.render(update, incident: incident)
+            }
+        }
         let encodeState = measure(count) {
             for state in state { _ = try! state.storedJSON(message: "m") }
         }
@@ -105,6 +120,7 @@ enum Stages {
         say(String(format: "  incident.v1 decode and validate %7.1f", decode))
         say(String(format: "  transition (call tree, render, encode, sign) %7.1f", transition))
         say(String(format: "  of which encoding the stored state %7.1f", encodeState))
+        say(String(format: "  of which rendering the page's and the status update's texts %7.1f", render))
     }
 
     /// CPU microseconds of this process per item (every thread: the store's queues included);
