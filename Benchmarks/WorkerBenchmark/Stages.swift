@@ -101,7 +101,8 @@ enum Stages {
             let rows = try await store.unpublishedOutbox(limit: 1_000_000)
             let read = try await measureAsync(count) {
                 for start in stride(from: 0, to: rows.count, by: 256) {
-                    _ = try await store.unpublishedOutbox(after: rows[start].sequence - 1, limit: 256)
+                    _ = try await store.unpublishedOutbox(
+                        after: rows[start].sequence - 1, limit: 256, othersWrittenBefore: due - .seconds(5))
                 }
             }
             let mark = try await measureAsync(count) {

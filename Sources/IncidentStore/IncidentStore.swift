@@ -55,10 +55,16 @@ public protocol IncidentStore: Sendable {
 
     // MARK: Outbox
 
-    /// Unpublished outbox rows after sequence `after`, in the order they were written (per
-    /// incident, the order of its transitions), at most `limit`. A relay with rows in flight
-    /// reads on from the last one it took, and from 0 again when it has none in flight.
-    func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord]
+    /// The unpublished outbox rows this store's relay is to publish, after sequence `after`, in
+    /// the order they were written (per incident, the order of its transitions), at most
+    /// `limit`. A relay with rows in flight reads on from the last one it took, and from 0 again
+    /// when it has none in flight.
+    ///
+    /// Each incident's unpublished rows belong to the store that last wrote rows for it (each
+    /// worker opens its own), so workers side by side do not all publish every message. Rows of
+    /// other stores are included once written before `othersWrittenBefore`: their owner has had
+    /// time to publish them and is presumed gone. `Timestamp.distantFuture` reads every row.
+    func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord]
 
     /// True when outbox sequences are given in commit order (one writer at a time), so a row
     /// that commits later never has a lower sequence and reading on past a sequence misses
@@ -103,9 +109,9 @@ extension IncidentStore {
     /// Concurrent writers take sequences as they insert, not as they commit.
     public var outboxSequencesFollowCommits: Bool { false }
 
-    /// Unpublished outbox rows from the first, at most `limit`.
+    /// Every unpublished outbox row from the first, whoever wrote it, at most `limit`.
     public func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord] {
-        try await unpublishedOutbox(after: 0, limit: limit)
+        try await unpublishedOutbox(after: 0, limit: limit, othersWrittenBefore: .distantFuture)
     }
 
     /// Applies one message in its own transaction. A transition that throws rolls everything

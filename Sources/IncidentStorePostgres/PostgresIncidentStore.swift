@@ -24,6 +24,9 @@ public final class PostgresIncidentStore: IncidentStore, Service {
     let logger: Logger
     let errors: ErrorTranslator
     private let running = Mutex(false)
+    /// This store's name as the owner of the messages it writes: each store opened (each
+    /// worker) has its own, and its relay publishes what it wrote (`unpublishedOutbox`).
+    public let outboxOwner = UUID().uuidString
 
     private init(configuration: PostgresIncidentStoreConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -99,7 +102,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
         let results: [Result<ApplyOutcome, any Error>]
         do {
             results = try await transaction("applying \(batch.count) message(s)") { connection in
-                let writer = Writer(connection: connection, logger: self.logger, clock: clock)
+                let writer = Writer(connection: connection, logger: self.logger, clock: clock, outboxOwner: self.outboxOwner)
                 var results: [Result<ApplyOutcome, any Error>] = []
                 results.reserveCapacity(batch.count)
                 for request in batch {
@@ -209,12 +212,17 @@ public final class PostgresIncidentStore: IncidentStore, Service {
 
     // MARK: Outbox
 
-    public func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord] {
+    public func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord] {
         try await query(
             "reading the outbox",
             """
-            SELECT seq, incident_id, message_id, exchange, routing_key, properties, body, created_at, published_at
-            FROM outbox WHERE published_at IS NULL AND seq > \(after) ORDER BY seq LIMIT \(limit)
+            SELECT o.seq, o.incident_id, o.message_id, o.exchange, o.routing_key, o.properties, o.body, o.created_at,
+                o.published_at
+            FROM outbox o LEFT JOIN incident i ON i.id = o.incident_id
+            WHERE o.published_at IS NULL AND o.seq > \(after)
+                AND (i.outbox_owner IS NULL OR i.outbox_owner = \(outboxOwner)
+                    OR o.created_at < \(othersWrittenBefore.millisecondsSinceEpoch))
+            ORDER BY o.seq LIMIT \(limit)
             """
         ).map(Rows.outbox)
     }
@@ -233,7 +241,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
 
     public func incident(_ lookup: IncidentLookup) async throws -> StoredIncident? {
         try await withConnection("reading \(lookup)") { connection in
-            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock)
+            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock, outboxOwner: nil)
                 .loadIncident(lookup)
         }
     }
@@ -269,7 +277,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
 
     public func parcels(of incident: IncidentID) async throws -> [AffectedParcel] {
         try await withConnection("reading the parcels of incident \(incident)") { connection in
-            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock)
+            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock, outboxOwner: nil)
                 .loadParcels(incident)
         }
     }

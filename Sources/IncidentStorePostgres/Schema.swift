@@ -125,6 +125,14 @@ enum Schema {
                 "CREATE INDEX inbox_processed_at ON inbox (processed_at)",
                 "DROP INDEX outbox_incident",
             ]),
+        Migration(
+            version: 4, name: "each incident's unpublished messages belong to one relay",
+            statements: [
+                // The store (worker) that last wrote an incident's messages publishes them; other
+                // workers' relays take them over only once they are old (see `unpublishedOutbox`),
+                // so workers side by side do not each publish every message. NULL: any relay's.
+                "ALTER TABLE incident ADD COLUMN outbox_owner TEXT",
+            ]),
     ]
 
     /// Creates the schema when missing and applies the migrations it lacks, in one transaction

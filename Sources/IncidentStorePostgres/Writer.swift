@@ -90,6 +90,8 @@ struct Writer {
     let connection: PostgresConnection
     let logger: Logger
     let clock: PostgresIncidentStoreConfiguration.Clock
+    /// The store whose relay publishes the messages written here (`incident.outbox_owner`).
+    let outboxOwner: String?
 
     /// Runs one statement and collects its rows on the connection's event loop: one hop back
     /// to the caller per statement instead of one per row batch.
@@ -162,6 +164,9 @@ struct Writer {
         var incident = current?.id
         var version = current?.version
         var opened = false
+        // Writing messages makes this store's relay the one that publishes every unpublished
+        // message of the incident, earlier ones included, so they still go out in order.
+        let owner = changes.outbox.isEmpty ? nil : outboxOwner
         if let state = changes.state, let encoded = encodedState {
             let resolvedAt = state.resolution?.at.millisecondsSinceEpoch
             if let current, current.id == state.id {
@@ -169,7 +174,7 @@ struct Writer {
                     """
                     UPDATE incident SET type = \(state.type.rawValue), severity = \(state.severity.rawValue),
                         title = \(state.title), drill = \(state.drill), resolved_at = \(resolvedAt), state = \(encoded),
-                        version = version + 1
+                        outbox_owner = COALESCE(\(owner), outbox_owner), version = version + 1
                     WHERE id = \(state.id.rawValue) AND version = \(current.version)
                     RETURNING version
                     """)
@@ -185,10 +190,10 @@ struct Writer {
                 try await run(
                     """
                     INSERT INTO incident (id, incident_key, type, severity, title, drill, opened_at, resolved_at,
-                        state, version)
+                        state, outbox_owner, version)
                     VALUES (\(state.id.rawValue), \(state.key), \(state.type.rawValue), \(state.severity.rawValue),
                         \(state.title), \(state.drill), \(state.openedAt.millisecondsSinceEpoch), \(resolvedAt),
-                        \(encoded), 1)
+                        \(encoded), \(owner), 1)
                     """)
                 version = 1
                 opened = true
@@ -196,12 +201,13 @@ struct Writer {
             incident = state.id
         }
 
-        if changes.state == nil, let current, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty {
+        if changes.state == nil, let current, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty || owner != nil {
             // Parcels and notice marks are read by transitions too: moving the version makes a
             // transition prepared before them be worked out again.
             let updated = try await run(
                 """
-                UPDATE incident SET version = version + 1 WHERE id = \(current.id.rawValue) AND version = \(current.version)
+                UPDATE incident SET outbox_owner = COALESCE(\(owner), outbox_owner), version = version + 1
+                WHERE id = \(current.id.rawValue) AND version = \(current.version)
                 RETURNING version
                 """)
             if updated.isEmpty { return .conflict }

@@ -14,6 +14,9 @@ public final class SQLiteIncidentStore: IncidentStore {
     /// Enough for every incident escalating at once on a busy host; a miss only costs a decode.
     let recentStates = RecentStates(capacity: 20_000)
     let checkpointer: LogCheckpointer
+    /// This store's name as the owner of the messages it writes: each store opened (each
+    /// worker) has its own, and its relay publishes what it wrote (`unpublishedOutbox`).
+    public let outboxOwner = UUID().uuidString
 
     /// Opens (creating when missing) the file and brings its schema up to date.
     public init(configuration: SQLiteIncidentStoreConfiguration, logger: Logger) throws {
@@ -125,6 +128,7 @@ public final class SQLiteIncidentStore: IncidentStore {
         guard !batch.isEmpty else { return [] }
         do {
             let recent = recentStates
+            let outboxOwner = outboxOwner
             let results = try await write { db in
                 var results: [Result<ApplyOutcome, any Error>] = []
                 var written = WrittenStates()
@@ -132,7 +136,7 @@ public final class SQLiteIncidentStore: IncidentStore {
                     results.removeAll(keepingCapacity: true)
                     results.reserveCapacity(batch.count)
                     written = WrittenStates()
-                    let writer = Writer(db: db, written: written)
+                    let writer = Writer(db: db, written: written, outboxOwner: outboxOwner)
                     for request in batch {
                         results.append(try writer.applyOne(request))
                     }
@@ -278,16 +282,19 @@ public final class SQLiteIncidentStore: IncidentStore {
     /// them: sequence order is commit order.
     public var outboxSequencesFollowCommits: Bool { true }
 
-    public func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord] {
-        try await read("reading the outbox") { db in
+    public func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord] {
+        try await read("reading the outbox") { [outboxOwner] db in
             try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT seq, incident_id, message_id, exchange, routing_key, properties, body, created_at,
-                            published_at
-                        FROM outbox WHERE published_at IS NULL AND seq > ? ORDER BY seq LIMIT ?
+                        SELECT o.seq, o.incident_id, o.message_id, o.exchange, o.routing_key, o.properties, o.body,
+                            o.created_at, o.published_at
+                        FROM outbox o LEFT JOIN incident i ON i.id = o.incident_id
+                        WHERE o.published_at IS NULL AND o.seq > ?
+                            AND (i.outbox_owner IS NULL OR i.outbox_owner = ? OR o.created_at < ?)
+                        ORDER BY o.seq LIMIT ?
                         """),
-                arguments: [after, limit]
+                arguments: [after, outboxOwner, othersWrittenBefore.millisecondsSinceEpoch, limit]
             ).map(Rows.outbox)
         }
     }

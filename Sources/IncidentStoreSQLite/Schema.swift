@@ -113,6 +113,12 @@ enum Schema {
                     DROP INDEX outbox_incident;
                     """)
         }
+        migrator.registerMigration("v4: each incident's unpublished messages belong to one relay") { db in
+            // The store (worker) that last wrote an incident's messages publishes them; other
+            // workers' relays take them over only once they are old (see `unpublishedOutbox`), so
+            // workers side by side do not each publish every message. NULL: any relay's.
+            try db.execute(sql: "ALTER TABLE incident ADD COLUMN outbox_owner TEXT")
+        }
         return migrator
     }
 }

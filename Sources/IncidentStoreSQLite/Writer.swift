@@ -14,11 +14,14 @@ struct Writer {
     let db: Database
     var written: WrittenStates?
     var recent: RecentStates?
+    /// The store whose relay publishes the messages written here (`incident.outbox_owner`).
+    var outboxOwner: String?
 
-    init(db: Database, written: WrittenStates? = nil, recent: RecentStates? = nil) {
+    init(db: Database, written: WrittenStates? = nil, recent: RecentStates? = nil, outboxOwner: String? = nil) {
         self.db = db
         self.written = written
         self.recent = recent
+        self.outboxOwner = outboxOwner
     }
 
     func applyOne(_ request: ApplyRequest) throws -> Result<ApplyOutcome, any Error> {
@@ -81,17 +84,20 @@ struct Writer {
         var incident = found?.id
         var version = found?.version
         var opened = false
+        // Writing messages makes this store's relay the one that publishes every unpublished
+        // message of the incident, earlier ones included, so they still go out in order.
+        let owner = changes.outbox.isEmpty ? nil : outboxOwner
         if let state = changes.state, let encoded = encodedState {
             if let current = found, current.id == state.id {
                 try db.cachedStatement(
                     sql: """
                         UPDATE incident SET type = ?, severity = ?, title = ?, drill = ?, resolved_at = ?, state = ?,
-                            version = version + 1
+                            outbox_owner = COALESCE(?, outbox_owner), version = version + 1
                         WHERE id = ? AND version = ?
                         """
                 ).execute(arguments: [
                     state.type.rawValue, state.severity.rawValue, state.title, state.drill,
-                    state.resolution?.at.millisecondsSinceEpoch, encoded, state.id.rawValue, current.version,
+                    state.resolution?.at.millisecondsSinceEpoch, encoded, owner, state.id.rawValue, current.version,
                 ])
                 if db.changesCount == 0 { return .conflict }
                 version = current.version + 1
@@ -106,13 +112,13 @@ struct Writer {
                     try db.cachedStatement(
                         sql: """
                             INSERT INTO incident (id, incident_key, type, severity, title, drill, opened_at,
-                                resolved_at, state, version)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                                resolved_at, state, outbox_owner, version)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                             """
                     ).execute(arguments: [
                         state.id.rawValue, state.key, state.type.rawValue, state.severity.rawValue, state.title,
                         state.drill, state.openedAt.millisecondsSinceEpoch,
-                        state.resolution?.at.millisecondsSinceEpoch, encoded,
+                        state.resolution?.at.millisecondsSinceEpoch, encoded, owner,
                     ])
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                     // Another writer opened the key (or the id) first.
@@ -123,11 +129,15 @@ struct Writer {
                 written?.current = StoredIncident(state: state, version: 1)
             }
             incident = state.id
-        } else if let current = found, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty {
+        } else if let current = found, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty || owner != nil {
             // Parcels and notice marks are read by transitions too: moving the version makes a
             // transition prepared before them be worked out again.
-            try db.cachedStatement(sql: "UPDATE incident SET version = version + 1 WHERE id = ? AND version = ?")
-                .execute(arguments: [current.id.rawValue, current.version])
+            try db.cachedStatement(
+                sql: """
+                    UPDATE incident SET outbox_owner = COALESCE(?, outbox_owner), version = version + 1
+                    WHERE id = ? AND version = ?
+                    """
+            ).execute(arguments: [owner, current.id.rawValue, current.version])
             if db.changesCount == 0 { return .conflict }
             version = current.version + 1
         }

@@ -90,7 +90,7 @@ public struct EscalatorWorker: Sendable {
             priority: timerPriority, logger: logger, applied: { relayDoorbell.ring() })
         let relay = OutboxRelay(
             store: store, publisher: publisher, clock: clock, doorbell: relayDoorbell, batchSize: configuration.outboxBatch,
-            logger: logger)
+            takeover: configuration.outboxTakeover, logger: logger)
 
         // Shut down in reverse order: intake first, then the sweep, then the relay drains.
         let group = ServiceGroup(

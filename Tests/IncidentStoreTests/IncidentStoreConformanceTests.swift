@@ -340,6 +340,42 @@ struct IncidentStoreConformanceTests {
         }
     }
 
+    @Test(
+        "An incident's unpublished messages go to the relay of the worker that last wrote some, another's only once old",
+        arguments: StoreFactory.all)
+    func outboxRowsBelongToTheirLastWriter(factory: StoreFactory) async throws {
+        try await factory.withTwoStores { first, second in
+            func ids(_ store: any IncidentStore, othersWrittenBefore cutoff: Timestamp) async throws -> [String] {
+                try await store.unpublishedOutbox(after: 0, limit: 100, othersWrittenBefore: cutoff).map(\.message.messageID)
+            }
+            try await openFire1(first)
+            _ = try await first.apply(worker.trigger(messageID: "incident:e2", key: "fire-2", incident: "inc-2", at: t0))
+            let opened = try await first.unpublishedOutbox(limit: 100)
+            let fire1 = opened.filter { $0.incident == "inc-1" }.map(\.message.messageID)
+            let fire2 = opened.filter { $0.incident == "inc-2" }.map(\.message.messageID)
+            #expect(!fire1.isEmpty && !fire2.isEmpty)
+
+            // Written by the first worker at t0: its relay's, not the second's while they are new.
+            #expect(try await ids(first, othersWrittenBefore: t0) == fire1 + fire2)
+            #expect(try await ids(second, othersWrittenBefore: t0).isEmpty)
+            // Still unpublished once written before the cutoff: the second takes them over.
+            #expect(try await ids(second, othersWrittenBefore: t0 + .milliseconds(1)) == fire1 + fire2)
+
+            // The second worker fires inc-1's first timeout: inc-1's messages, the first worker's
+            // included, are now the second's, in order; inc-2 stays with the first.
+            let claims = try await second.claimDueTimes(now: step1Deadline, lease: .seconds(30), limit: 10)
+            let claim = try #require(claims.first { $0.incident == "inc-1" })
+            _ = try await second.apply(worker.due(claim, at: step1Deadline))
+            let escalated = try await second.unpublishedOutbox(limit: 100).filter { $0.incident == "inc-1" }
+                .map(\.message.messageID)
+            #expect(escalated.count > fire1.count && Array(escalated.prefix(fire1.count)) == fire1)
+            #expect(try await ids(second, othersWrittenBefore: t0) == escalated)
+            #expect(try await ids(first, othersWrittenBefore: t0) == fire2)
+            // Whoever wrote them, every row is there for a reader that asks for all.
+            #expect(try await first.unpublishedOutbox(limit: 100).count == escalated.count + fire2.count)
+        }
+    }
+
     @Test("An outbox message whose id is already there is not written twice", arguments: StoreFactory.all)
     func outboxDedupe(factory: StoreFactory) async throws {
         try await factory.withStore { store in

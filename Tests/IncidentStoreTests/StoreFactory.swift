@@ -14,24 +14,47 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
     var name: String
     /// Returns the store and what to do once the test is done with it.
     var make: @Sendable () async throws -> (store: any IncidentStore, cleanUp: @Sendable () async -> Void)
+    /// Two stores on one fresh database, as two workers open it.
+    var makeTwo: @Sendable () async throws -> (stores: [any IncidentStore], cleanUp: @Sendable () async -> Void)
 
     var testDescription: String { name }
 
-    static let sqlite = StoreFactory(name: "SQLite") {
+    static let sqlite = StoreFactory(
+        name: "SQLite",
+        make: {
+            let (stores, cleanUp) = try openSQLite(count: 1)
+            return (stores[0], cleanUp)
+        },
+        makeTwo: { try openSQLite(count: 2) })
+
+    private static func openSQLite(count: Int) throws -> (stores: [any IncidentStore], cleanUp: @Sendable () async -> Void) {
         let folder = try TemporaryFolder()
-        let store = try SQLiteIncidentStore(
-            configuration: SQLiteIncidentStoreConfiguration(path: folder.path + "/store.sqlite"),
-            logger: Logger(label: "test.store"))
-        return (store, { folder.remove() })
+        let stores = try (0..<count).map { _ in
+            try SQLiteIncidentStore(
+                configuration: SQLiteIncidentStoreConfiguration(path: folder.path + "/store.sqlite"),
+                logger: Logger(label: "test.store"))
+        }
+        return (stores, { folder.remove() })
     }
 
     /// A PostgreSQL store in a schema of its own, so tests running at once never see each
     /// other's rows; the schema is dropped afterwards. On the caller's clock, as the suite
     /// injects times (`PostgresStoreTests` covers the database's clock).
-    static let postgres = StoreFactory(name: "PostgreSQL") {
-        let store = try await TestPostgres.makeStore()
-        return (store, { await TestPostgres.dropStore(store) })
-    }
+    static let postgres = StoreFactory(
+        name: "PostgreSQL",
+        make: {
+            let store = try await TestPostgres.makeStore()
+            return (store, { await TestPostgres.dropStore(store) })
+        },
+        makeTwo: {
+            let configuration = try TestPostgres.configuration()
+            let first = try await TestPostgres.makeStore(configuration: configuration)
+            let second = try await TestPostgres.makeStore(configuration: configuration)
+            return ([first, second], {
+                await TestPostgres.dropStore(second)
+                await TestPostgres.dropStore(first)
+            })
+        })
 
     /// PostgreSQL joins when `ESCALATOR_TEST_POSTGRES_URL` is set (scripts/test sets it);
     /// otherwise `PostgresStoreTests` shows as skipped.
@@ -42,6 +65,18 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
         let (store, cleanUp) = try await make()
         do {
             try await body(store)
+        } catch {
+            await cleanUp()
+            throw error
+        }
+        await cleanUp()
+    }
+
+    /// Runs `body` with two stores of this kind on one fresh database (two workers' views).
+    func withTwoStores(_ body: (any IncidentStore, any IncidentStore) async throws -> Void) async throws {
+        let (stores, cleanUp) = try await makeTwo()
+        do {
+            try await body(stores[0], stores[1])
         } catch {
             await cleanUp()
             throw error

@@ -62,9 +62,9 @@ struct OutboxRelayTests {
         /// The sequence each read of the outbox started after, in order.
         var outboxReadsAfter: [Int64] { readsAfter.withLock { $0 } }
 
-        func unpublishedOutbox(after: Int64, limit: Int) async throws -> [OutboxRecord] {
+        func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord] {
             readsAfter.withLock { $0.append(after) }
-            return try await base.unpublishedOutbox(after: after, limit: limit)
+            return try await base.unpublishedOutbox(after: after, limit: limit, othersWrittenBefore: othersWrittenBefore)
         }
 
         func apply(batch: [ApplyRequest]) async throws -> [Result<ApplyOutcome, any Error>] { try await base.apply(batch: batch) }
@@ -188,6 +188,40 @@ struct OutboxRelayTests {
         #expect(publisher.publishedIDs == rows.map(\.message.messageID))
         #expect(observed.outboxReadsAfter.count > 2)
         #expect(observed.outboxReadsAfter.allSatisfy { $0 == 0 })
+    }
+
+    /// A clock the test moves.
+    final class MovableClock: WallClock {
+        private let time: Mutex<Timestamp>
+        init(_ start: Timestamp) { time = Mutex(start) }
+        func now() -> Timestamp { time.withLock { $0 } }
+        func move(to later: Timestamp) { time.withLock { $0 = later } }
+    }
+
+    @Test("Another worker's messages are left to it, and published once they are older than the takeover")
+    func anotherWorkersMessagesAreTakenOverOnceOld() async throws {
+        let rows = try await writeIncidents(3)
+        // A second worker opening the same file: the rows are the first one's.
+        let other = try SQLiteIncidentStore(configuration: store.configuration, logger: Logger(label: "test"))
+        let clock = MovableClock(EscalationProcessorTests.start + .seconds(4))
+        let publisher = ScriptedPublisher()
+        let relay = OutboxRelay(
+            store: other, publisher: publisher, clock: clock, doorbell: Doorbell(), batchSize: 4,
+            pollInterval: .milliseconds(20), takeover: .seconds(5), logger: Logger(label: "test"))
+        let running = Task { try await relay.run() }
+        defer { running.cancel() }
+        // Several passes from the start while the rows are 4 s old: none is taken.
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(publisher.publishedIDs.isEmpty)
+        clock.move(to: EscalationProcessorTests.start + .seconds(6))
+        let store = store
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await !store.unpublishedOutbox(limit: 100).isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        running.cancel()
+        _ = await running.result
+        #expect(publisher.publishedIDs == rows.map(\.message.messageID))
     }
 
     @Test("While a mark waits for the store, the idle relay does not read the outbox every millisecond")

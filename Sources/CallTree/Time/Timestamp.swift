@@ -31,6 +31,13 @@ public struct Timestamp: Hashable, Comparable, Sendable, Codable, CustomStringCo
         Timestamp(millisecondsSinceEpoch: lhs.millisecondsSinceEpoch + rhs.milliseconds)
     }
 
+    public static func - (lhs: Timestamp, rhs: Duration) -> Timestamp {
+        Timestamp(millisecondsSinceEpoch: lhs.millisecondsSinceEpoch - rhs.milliseconds)
+    }
+
+    /// Later than any time a clock gives: a bound that excludes nothing.
+    public static let distantFuture = Timestamp(millisecondsSinceEpoch: .max)
+
     public static func - (lhs: Timestamp, rhs: Timestamp) -> Duration {
         .milliseconds(lhs.millisecondsSinceEpoch - rhs.millisecondsSinceEpoch)
     }

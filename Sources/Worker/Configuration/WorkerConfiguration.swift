@@ -28,6 +28,8 @@ public struct WorkerConfiguration: Sendable {
     public var lease: Duration
     public var sweepBatch: Int
     public var outboxBatch: Int
+    /// How old another worker's unpublished messages get before this worker's relay takes them.
+    public var outboxTakeover: Duration
     public var retention: Duration
     public var logLevel: Logger.Level
 
@@ -97,6 +99,7 @@ public struct WorkerConfiguration: Sendable {
         lease = duration("sweep.lease", default: "30s")
         sweepBatch = count("sweep.batch", default: 256)
         outboxBatch = count("outbox.batch", default: 128)
+        outboxTakeover = duration("outbox.takeover", default: "5s")
         retention = duration("retention", default: "30d")
         let level = text("log_level", default: "info")
         if let parsed = Logger.Level(rawValue: level) {

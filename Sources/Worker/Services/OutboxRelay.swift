@@ -16,14 +16,18 @@ final class OutboxRelay: Service, Sendable {
     private let batchSize: Int
     private let pollInterval: Duration
     private let drainTimeout: Duration
+    /// How old another worker's unpublished messages get before this relay publishes them too.
+    private let takeover: Duration
     private let logger: Logger
     /// Whether a mark started beside the relay's loop is still being written.
     private let markInFlight = Atomic<Bool>(false)
 
     init(
         store: any IncidentStore, publisher: any AMQPPublishing, clock: any WallClock, doorbell: Doorbell,
-        batchSize: Int, pollInterval: Duration = .seconds(1), drainTimeout: Duration = .seconds(8), logger: Logger
+        batchSize: Int, pollInterval: Duration = .seconds(1), drainTimeout: Duration = .seconds(8),
+        takeover: Duration = .seconds(5), logger: Logger
     ) {
+        self.takeover = takeover
         self.store = store
         self.publisher = publisher
         self.clock = clock
@@ -82,7 +86,9 @@ final class OutboxRelay: Service, Sendable {
             }
             let rows: [OutboxRecord]
             do {
-                rows = try await store.unpublishedOutbox(after: cursor, limit: batchSize)
+                // Another worker's messages only once it has had time to publish them itself.
+                rows = try await store.unpublishedOutbox(
+                    after: cursor, limit: batchSize, othersWrittenBefore: clock.now() - takeover)
                 readFailures = 0
             } catch {
                 readFailures += 1

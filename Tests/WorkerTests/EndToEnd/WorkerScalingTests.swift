@@ -78,6 +78,9 @@ struct WorkerScalingTests {
             Set(messages.filter { $0.isStatus && $0.string("state") == "resolved" }.compactMap(\.incidentID)).count == count
         }
         Self.expectOneBodyPerPageID(messages)
+        // Each incident's messages are published by one worker's relay, not by both.
+        let ids = messages.compactMap(\.messageID)
+        #expect(ids.count - Set(ids).count <= Set(ids).count / 10, "\(ids.count) messages for \(Set(ids).count) message ids")
         let acknowledged = Self.acknowledgedAt(messages)
         #expect(acknowledged.count >= count / 2)
         for page in messages where page.isPage {
