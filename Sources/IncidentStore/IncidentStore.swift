@@ -61,10 +61,20 @@ public protocol IncidentStore: Sendable {
     /// when it has none in flight.
     ///
     /// Each incident's unpublished rows belong to the store that last wrote rows for it (each
-    /// worker opens its own), so workers side by side do not all publish every message. Rows of
-    /// other stores are included once written before `othersWrittenBefore`: their owner has had
-    /// time to publish them and is presumed gone. `Timestamp.distantFuture` reads every row.
+    /// worker opens its own), so workers side by side do not all publish every message. Another
+    /// store's incident is included, all its rows at once, when its newest rows were written
+    /// before `othersWrittenBefore`: their owner has had time to publish them and is presumed
+    /// gone. `Timestamp.distantFuture` reads every row.
+    ///
+    /// Order per incident holds for a relay that reads on past its rounds only if it keeps
+    /// `othersWrittenBefore` from its last read at sequence 0, and starts again from 0 when
+    /// `outboxHandovers` changes: either can make an incident its own whose earlier rows are
+    /// behind its cursor.
     func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord]
+
+    /// How many times this store took over, by writing messages, an incident whose unpublished
+    /// messages another store owned. Counted before the write commits.
+    var outboxHandovers: Int { get }
 
     /// True when outbox sequences are given in commit order (one writer at a time), so a row
     /// that commits later never has a lower sequence and reading on past a sequence misses
@@ -108,6 +118,9 @@ public protocol IncidentStore: Sendable {
 extension IncidentStore {
     /// Concurrent writers take sequences as they insert, not as they commit.
     public var outboxSequencesFollowCommits: Bool { false }
+
+    /// A relay on a store whose sequences do not follow commits reads from 0 every round anyway.
+    public var outboxHandovers: Int { 0 }
 
     /// Every unpublished outbox row from the first, whoever wrote it, at most `limit`.
     public func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord] {

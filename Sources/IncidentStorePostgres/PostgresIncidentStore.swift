@@ -24,9 +24,8 @@ public final class PostgresIncidentStore: IncidentStore, Service {
     let logger: Logger
     let errors: ErrorTranslator
     private let running = Mutex(false)
-    /// This store's name as the owner of the messages it writes: each store opened (each
-    /// worker) has its own, and its relay publishes what it wrote (`unpublishedOutbox`).
-    public let outboxOwner = UUID().uuidString
+    /// Whose relay publishes the messages this store writes (`unpublishedOutbox`).
+    public let outboxOwner = OutboxOwner()
 
     private init(configuration: PostgresIncidentStoreConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -102,7 +101,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
         let results: [Result<ApplyOutcome, any Error>]
         do {
             results = try await transaction("applying \(batch.count) message(s)") { connection in
-                let writer = Writer(connection: connection, logger: self.logger, clock: clock, outboxOwner: self.outboxOwner)
+                let writer = Writer(connection: connection, logger: self.logger, clock: clock, outboxOwner: self.outboxOwner.name)
                 var results: [Result<ApplyOutcome, any Error>] = []
                 results.reserveCapacity(batch.count)
                 for request in batch {
@@ -220,8 +219,8 @@ public final class PostgresIncidentStore: IncidentStore, Service {
                 o.published_at
             FROM outbox o LEFT JOIN incident i ON i.id = o.incident_id
             WHERE o.published_at IS NULL AND o.seq > \(after)
-                AND (i.outbox_owner IS NULL OR i.outbox_owner = \(outboxOwner)
-                    OR o.created_at < \(othersWrittenBefore.millisecondsSinceEpoch))
+                AND (i.outbox_owner IS NULL OR i.outbox_owner = \(outboxOwner.name)
+                    OR i.outbox_owned_at < \(othersWrittenBefore.millisecondsSinceEpoch))
             ORDER BY o.seq LIMIT \(limit)
             """
         ).map(Rows.outbox)

@@ -129,9 +129,11 @@ enum Schema {
             version: 4, name: "each incident's unpublished messages belong to one relay",
             statements: [
                 // The store (worker) that last wrote an incident's messages publishes them; other
-                // workers' relays take them over only once they are old (see `unpublishedOutbox`),
-                // so workers side by side do not each publish every message. NULL: any relay's.
+                // workers' relays take them over only once the incident's newest are old (see
+                // `unpublishedOutbox`), so workers side by side do not each publish every message.
+                // NULL owner: any relay's.
                 "ALTER TABLE incident ADD COLUMN outbox_owner TEXT",
+                "ALTER TABLE incident ADD COLUMN outbox_owned_at BIGINT",
             ]),
     ]
 

@@ -165,8 +165,11 @@ struct Writer {
         var version = current?.version
         var opened = false
         // Writing messages makes this store's relay the one that publishes every unpublished
-        // message of the incident, earlier ones included, so they still go out in order.
+        // message of the incident, earlier ones included (the relay reads from sequence 0 every
+        // round here). Since when never goes back: another relay must not find the incident's
+        // messages old all at once.
         let owner = changes.outbox.isEmpty ? nil : outboxOwner
+        let ownedAt = owner == nil ? nil : request.at.millisecondsSinceEpoch
         if let state = changes.state, let encoded = encodedState {
             let resolvedAt = state.resolution?.at.millisecondsSinceEpoch
             if let current, current.id == state.id {
@@ -174,7 +177,8 @@ struct Writer {
                     """
                     UPDATE incident SET type = \(state.type.rawValue), severity = \(state.severity.rawValue),
                         title = \(state.title), drill = \(state.drill), resolved_at = \(resolvedAt), state = \(encoded),
-                        outbox_owner = COALESCE(\(owner), outbox_owner), version = version + 1
+                        outbox_owner = COALESCE(\(owner), outbox_owner),
+                        outbox_owned_at = GREATEST(outbox_owned_at, \(ownedAt)), version = version + 1
                     WHERE id = \(state.id.rawValue) AND version = \(current.version)
                     RETURNING version
                     """)
@@ -190,10 +194,10 @@ struct Writer {
                 try await run(
                     """
                     INSERT INTO incident (id, incident_key, type, severity, title, drill, opened_at, resolved_at,
-                        state, outbox_owner, version)
+                        state, outbox_owner, outbox_owned_at, version)
                     VALUES (\(state.id.rawValue), \(state.key), \(state.type.rawValue), \(state.severity.rawValue),
                         \(state.title), \(state.drill), \(state.openedAt.millisecondsSinceEpoch), \(resolvedAt),
-                        \(encoded), \(owner), 1)
+                        \(encoded), \(owner), \(ownedAt), 1)
                     """)
                 version = 1
                 opened = true
@@ -206,7 +210,8 @@ struct Writer {
             // transition prepared before them be worked out again.
             let updated = try await run(
                 """
-                UPDATE incident SET outbox_owner = COALESCE(\(owner), outbox_owner), version = version + 1
+                UPDATE incident SET outbox_owner = COALESCE(\(owner), outbox_owner),
+                    outbox_owned_at = GREATEST(outbox_owned_at, \(ownedAt)), version = version + 1
                 WHERE id = \(current.id.rawValue) AND version = \(current.version)
                 RETURNING version
                 """)

@@ -14,9 +14,8 @@ public final class SQLiteIncidentStore: IncidentStore {
     /// Enough for every incident escalating at once on a busy host; a miss only costs a decode.
     let recentStates = RecentStates(capacity: 20_000)
     let checkpointer: LogCheckpointer
-    /// This store's name as the owner of the messages it writes: each store opened (each
-    /// worker) has its own, and its relay publishes what it wrote (`unpublishedOutbox`).
-    public let outboxOwner = UUID().uuidString
+    /// Whose relay publishes the messages this store writes (`unpublishedOutbox`).
+    public let outboxOwner = OutboxOwner()
 
     /// Opens (creating when missing) the file and brings its schema up to date.
     public init(configuration: SQLiteIncidentStoreConfiguration, logger: Logger) throws {
@@ -282,8 +281,10 @@ public final class SQLiteIncidentStore: IncidentStore {
     /// them: sequence order is commit order.
     public var outboxSequencesFollowCommits: Bool { true }
 
+    public var outboxHandovers: Int { outboxOwner.handovers }
+
     public func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord] {
-        try await read("reading the outbox") { [outboxOwner] db in
+        try await read("reading the outbox") { [owner = outboxOwner.name] db in
             try Row.fetchAll(
                 db.cachedStatement(
                     sql: """
@@ -291,10 +292,10 @@ public final class SQLiteIncidentStore: IncidentStore {
                             o.created_at, o.published_at
                         FROM outbox o LEFT JOIN incident i ON i.id = o.incident_id
                         WHERE o.published_at IS NULL AND o.seq > ?
-                            AND (i.outbox_owner IS NULL OR i.outbox_owner = ? OR o.created_at < ?)
+                            AND (i.outbox_owner IS NULL OR i.outbox_owner = ? OR i.outbox_owned_at < ?)
                         ORDER BY o.seq LIMIT ?
                         """),
-                arguments: [after, outboxOwner, othersWrittenBefore.millisecondsSinceEpoch, limit]
+                arguments: [after, owner, othersWrittenBefore.millisecondsSinceEpoch, limit]
             ).map(Rows.outbox)
         }
     }

@@ -115,9 +115,14 @@ enum Schema {
         }
         migrator.registerMigration("v4: each incident's unpublished messages belong to one relay") { db in
             // The store (worker) that last wrote an incident's messages publishes them; other
-            // workers' relays take them over only once they are old (see `unpublishedOutbox`), so
-            // workers side by side do not each publish every message. NULL: any relay's.
-            try db.execute(sql: "ALTER TABLE incident ADD COLUMN outbox_owner TEXT")
+            // workers' relays take them over only once the incident's newest are old (see
+            // `unpublishedOutbox`), so workers side by side do not each publish every message.
+            // NULL owner: any relay's.
+            try db.execute(
+                sql: """
+                    ALTER TABLE incident ADD COLUMN outbox_owner TEXT;
+                    ALTER TABLE incident ADD COLUMN outbox_owned_at INTEGER;
+                    """)
         }
         return migrator
     }

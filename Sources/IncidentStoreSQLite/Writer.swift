@@ -15,9 +15,9 @@ struct Writer {
     var written: WrittenStates?
     var recent: RecentStates?
     /// The store whose relay publishes the messages written here (`incident.outbox_owner`).
-    var outboxOwner: String?
+    var outboxOwner: OutboxOwner?
 
-    init(db: Database, written: WrittenStates? = nil, recent: RecentStates? = nil, outboxOwner: String? = nil) {
+    init(db: Database, written: WrittenStates? = nil, recent: RecentStates? = nil, outboxOwner: OutboxOwner? = nil) {
         self.db = db
         self.written = written
         self.recent = recent
@@ -85,19 +85,25 @@ struct Writer {
         var version = found?.version
         var opened = false
         // Writing messages makes this store's relay the one that publishes every unpublished
-        // message of the incident, earlier ones included, so they still go out in order.
-        let owner = changes.outbox.isEmpty ? nil : outboxOwner
+        // message of the incident, earlier ones included (`OutboxOwner.handovers`). Since when
+        // never goes back: another relay must not find the incident's messages old all at once.
+        let owner = changes.outbox.isEmpty ? nil : outboxOwner?.name
+        let ownedAt = owner == nil ? nil : request.at.millisecondsSinceEpoch
+        if let owner, let previous = found?.outboxOwner, previous != owner { outboxOwner?.tookOver() }
         if let state = changes.state, let encoded = encodedState {
             if let current = found, current.id == state.id {
                 try db.cachedStatement(
                     sql: """
                         UPDATE incident SET type = ?, severity = ?, title = ?, drill = ?, resolved_at = ?, state = ?,
-                            outbox_owner = COALESCE(?, outbox_owner), version = version + 1
+                            outbox_owner = COALESCE(?, outbox_owner),
+                            outbox_owned_at = COALESCE(MAX(COALESCE(outbox_owned_at, ?), ?), outbox_owned_at),
+                            version = version + 1
                         WHERE id = ? AND version = ?
                         """
                 ).execute(arguments: [
                     state.type.rawValue, state.severity.rawValue, state.title, state.drill,
-                    state.resolution?.at.millisecondsSinceEpoch, encoded, owner, state.id.rawValue, current.version,
+                    state.resolution?.at.millisecondsSinceEpoch, encoded, owner, ownedAt, ownedAt, state.id.rawValue,
+                    current.version,
                 ])
                 if db.changesCount == 0 { return .conflict }
                 version = current.version + 1
@@ -112,13 +118,13 @@ struct Writer {
                     try db.cachedStatement(
                         sql: """
                             INSERT INTO incident (id, incident_key, type, severity, title, drill, opened_at,
-                                resolved_at, state, outbox_owner, version)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                                resolved_at, state, outbox_owner, outbox_owned_at, version)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                             """
                     ).execute(arguments: [
                         state.id.rawValue, state.key, state.type.rawValue, state.severity.rawValue, state.title,
                         state.drill, state.openedAt.millisecondsSinceEpoch,
-                        state.resolution?.at.millisecondsSinceEpoch, encoded, owner,
+                        state.resolution?.at.millisecondsSinceEpoch, encoded, owner, ownedAt,
                     ])
                 } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                     // Another writer opened the key (or the id) first.
@@ -134,10 +140,12 @@ struct Writer {
             // transition prepared before them be worked out again.
             try db.cachedStatement(
                 sql: """
-                    UPDATE incident SET outbox_owner = COALESCE(?, outbox_owner), version = version + 1
+                    UPDATE incident SET outbox_owner = COALESCE(?, outbox_owner),
+                        outbox_owned_at = COALESCE(MAX(COALESCE(outbox_owned_at, ?), ?), outbox_owned_at),
+                        version = version + 1
                     WHERE id = ? AND version = ?
                     """
-            ).execute(arguments: [owner, current.id.rawValue, current.version])
+            ).execute(arguments: [owner, ownedAt, ownedAt, current.id.rawValue, current.version])
             if db.changesCount == 0 { return .conflict }
             version = current.version + 1
         }
@@ -269,20 +277,23 @@ struct Writer {
         switch lookup {
         case .id(let id):
             row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT id, state, version, resolved_at IS NOT NULL FROM incident WHERE id = ?"),
+                db.cachedStatement(
+                    sql: "SELECT id, state, version, resolved_at IS NOT NULL, outbox_owner FROM incident WHERE id = ?"),
                 arguments: [id.rawValue])
         case .key(let key):
             row = try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
-                        SELECT id, state, version, resolved_at IS NOT NULL FROM incident WHERE incident_key = ?
+                        SELECT id, state, version, resolved_at IS NOT NULL, outbox_owner FROM incident WHERE incident_key = ?
                         ORDER BY resolved_at IS NULL DESC, opened_at DESC, rowid DESC LIMIT 1
                         """),
                 arguments: [key])
         case .none:
             row = nil
         }
-        return row.map { IncidentRow(id: IncidentID($0[0] as String), state: $0[1], version: $0[2], isResolved: $0[3]) }
+        return row.map {
+            IncidentRow(id: IncidentID($0[0] as String), state: $0[1], version: $0[2], isResolved: $0[3], outboxOwner: $0[4])
+        }
     }
 
     func loadParcels(_ incident: IncidentID) throws -> [AffectedParcel] {
@@ -309,6 +320,7 @@ struct IncidentRow {
     var state: Data
     var version: Int64
     var isResolved: Bool
+    var outboxOwner: String?
 
     var basis: PreparedTransition.Basis { PreparedTransition.Basis(incident: id, version: version) }
 

@@ -67,6 +67,7 @@ struct OutboxRelayTests {
             return try await base.unpublishedOutbox(after: after, limit: limit, othersWrittenBefore: othersWrittenBefore)
         }
 
+        var outboxHandovers: Int { base.outboxHandovers }
         func apply(batch: [ApplyRequest]) async throws -> [Result<ApplyOutcome, any Error>] { try await base.apply(batch: batch) }
         func prepare(_ batch: [ApplyRequest]) async throws -> [ApplyRequest] { try await base.prepare(batch) }
         func claimDueTimes(now: Timestamp, lease: Duration, limit: Int) async throws -> [DueClaim] {
@@ -116,13 +117,16 @@ struct OutboxRelayTests {
     }
 
     /// Opens `count` incidents on the sample plan: pages and a status update each.
-    func writeIncidents(_ count: Int) async throws -> [OutboxRecord] {
-        for n in 0..<count {
+    func writeIncidents(_ count: Int, numberedFrom first: Int = 0, by writer: (any IncidentStore)? = nil) async throws
+        -> [OutboxRecord]
+    {
+        let writer = writer ?? store
+        for n in first..<first + count {
             let body = IncidentEventBody(
                 eventID: "evt-\(n)", action: .trigger, incidentKey: "key-\(n)", type: "warehouse-fire", severity: 3,
                 title: "Fire \(n)", occurredAt: "2026-11-29T08:15:00+08:00", affected: nil, drill: false)
             let message = try IncidentMessage(bytes: WireJSON.encode(body), knownTypes: processor.knownTypes)
-            _ = try await store.apply(processor.request(for: message, at: EscalationProcessorTests.start))
+            _ = try await writer.apply(processor.request(for: message, at: EscalationProcessorTests.start))
         }
         return try await store.unpublishedOutbox(limit: 10_000)
     }
@@ -222,6 +226,44 @@ struct OutboxRelayTests {
         running.cancel()
         _ = await running.result
         #expect(publisher.publishedIDs == rows.map(\.message.messageID))
+    }
+
+    @Test("An incident this worker takes over keeps its order: its earlier rows, behind the relay's cursor, go out first")
+    func anIncidentTakenOverKeepsItsOrder() async throws {
+        // The first worker opens X; the second opens Y, and its relay publishes Y's rows and
+        // reads on past X's, which are not its own. A long poll interval keeps it reading on.
+        let x = try await writeIncidents(1)
+        let other = try SQLiteIncidentStore(configuration: store.configuration, logger: Logger(label: "test"))
+        let y = try await writeIncidents(1, numberedFrom: 1, by: other).filter { row in !x.contains { $0.sequence == row.sequence } }
+        let publisher = ScriptedPublisher()
+        let doorbell = Doorbell()
+        let relay = OutboxRelay(
+            store: other, publisher: publisher, clock: MovableClock(EscalationProcessorTests.start), doorbell: doorbell,
+            batchSize: 64, pollInterval: .seconds(30), logger: Logger(label: "test"))
+        let running = Task { try await relay.run() }
+        defer { running.cancel() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while publisher.publishedIDs.count < y.count, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(publisher.publishedIDs == y.map(\.message.messageID))
+
+        // The second worker fires X's first timeout: X, and its rows behind the cursor, are its own.
+        let start = EscalationProcessorTests.start
+        let claims = try await other.claimDueTimes(now: start + .seconds(3600), lease: .seconds(60), limit: 10)
+        let claim = try #require(claims.first { $0.incident == x[0].incident })
+        _ = try await other.apply(processor.request(for: claim, at: start + .seconds(3600)))
+        doorbell.ring()
+        let xIDs = Set(x.map(\.message.messageID))
+        func publishedAfterY() -> ArraySlice<String> { publisher.publishedIDs.dropFirst(y.count) }
+        while ContinuousClock.now < deadline, !(xIDs.isSubset(of: publishedAfterY()) && publishedAfterY().count > x.count) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        running.cancel()
+        _ = await running.result
+        let published = publishedAfterY()
+        #expect(Array(published.prefix(x.count)) == x.map(\.message.messageID), "\(published)")
+        #expect(published.count > x.count)
     }
 
     @Test("While a mark waits for the store, the idle relay does not read the outbox every millisecond")

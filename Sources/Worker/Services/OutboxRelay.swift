@@ -62,6 +62,11 @@ final class OutboxRelay: Service, Sendable {
         // past a sequence could skip a row that commits later under a lower one: every round
         // then reads from the start, once the previous round is confirmed and marked.
         let readOnPastRounds = store.outboxSequencesFollowCommits
+        // Which other workers' incidents are old enough to take over is settled at each read from
+        // sequence 0 and kept while reading on, as is the count of incidents this worker's writes
+        // took over: an incident that became this relay's since may have rows behind the cursor.
+        var othersWrittenBefore = clock.now() - takeover
+        var handoversSeen = store.outboxHandovers
         func startPass(at now: Timestamp) {
             passStarted = now
             passHandedOver = false
@@ -86,9 +91,8 @@ final class OutboxRelay: Service, Sendable {
             }
             let rows: [OutboxRecord]
             do {
-                // Another worker's messages only once it has had time to publish them itself.
-                rows = try await store.unpublishedOutbox(
-                    after: cursor, limit: batchSize, othersWrittenBefore: clock.now() - takeover)
+                if cursor == 0 { othersWrittenBefore = clock.now() - takeover }
+                rows = try await store.unpublishedOutbox(after: cursor, limit: batchSize, othersWrittenBefore: othersWrittenBefore)
                 readFailures = 0
             } catch {
                 readFailures += 1
@@ -99,6 +103,20 @@ final class OutboxRelay: Service, Sendable {
                 if let drainDeadline, clock.now() > drainDeadline { return }
                 try? await Task.sleep(for: Hold.backoff(readFailures))
                 continue
+            }
+            let handovers = store.outboxHandovers
+            if handovers != handoversSeen {
+                handoversSeen = handovers
+                if cursor != 0 {
+                    // Rows read on past the cursor could go out before the incident's earlier
+                    // ones: once the rounds in flight are confirmed and marked, read from 0.
+                    for round in inFlight { await finish(round, holding: &held, marks: &marks) }
+                    inFlight = []
+                    await markAll(&marks, after: &marking)
+                    cursor = 0
+                    startPass(at: clock.now())
+                    continue
+                }
             }
             let now = clock.now()
             guard let last = rows.last else {
