@@ -66,15 +66,15 @@ public protocol IncidentStore: Sendable {
     /// before `othersWrittenBefore`: their owner has had time to publish them and is presumed
     /// gone. `Timestamp.distantFuture` reads every row.
     ///
-    /// Order per incident holds for a relay that reads on past its rounds only if it keeps
-    /// `othersWrittenBefore` from its last read at sequence 0, and starts again from 0 when
-    /// `outboxHandovers` changes: either can make an incident its own whose earlier rows are
-    /// behind its cursor.
+    /// A relay reading on past sequence 0 keeps each incident's order only if it keeps
+    /// `othersWrittenBefore` from its last read at sequence 0, and reads from 0 again when
+    /// `outboxHandovers.begun` after a read differs from `.settled` before its last read at 0:
+    /// either can make an incident its own whose earlier rows are behind its cursor.
     func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord]
 
-    /// How many times this store took over, by writing messages, an incident whose unpublished
-    /// messages another store owned. Counted before the write commits.
-    var outboxHandovers: Int { get }
+    /// This store's writes that took over an incident whose unpublished messages another store
+    /// owned.
+    var outboxHandovers: OutboxHandovers { get }
 
     /// True when outbox sequences are given in commit order (one writer at a time), so a row
     /// that commits later never has a lower sequence and reading on past a sequence misses
@@ -118,9 +118,6 @@ public protocol IncidentStore: Sendable {
 extension IncidentStore {
     /// Concurrent writers take sequences as they insert, not as they commit.
     public var outboxSequencesFollowCommits: Bool { false }
-
-    /// A relay on a store whose sequences do not follow commits reads from 0 every round anyway.
-    public var outboxHandovers: Int { 0 }
 
     /// Every unpublished outbox row from the first, whoever wrote it, at most `limit`.
     public func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord] {

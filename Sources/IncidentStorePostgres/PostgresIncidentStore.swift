@@ -100,8 +100,12 @@ public final class PostgresIncidentStore: IncidentStore, Service {
         let clock = configuration.clock
         let results: [Result<ApplyOutcome, any Error>]
         do {
+            let takeovers = OutboxOwner.Takeovers()
+            defer { outboxOwner.settle(takeovers) }
             results = try await transaction("applying \(batch.count) message(s)") { connection in
-                let writer = Writer(connection: connection, logger: self.logger, clock: clock, outboxOwner: self.outboxOwner.name)
+                let writer = Writer(
+                    connection: connection, logger: self.logger, clock: clock, outboxOwner: self.outboxOwner,
+                    takeovers: takeovers)
                 var results: [Result<ApplyOutcome, any Error>] = []
                 results.reserveCapacity(batch.count)
                 for request in batch {
@@ -226,6 +230,8 @@ public final class PostgresIncidentStore: IncidentStore, Service {
         ).map(Rows.outbox)
     }
 
+    public var outboxHandovers: OutboxHandovers { outboxOwner.handovers }
+
     public func markPublished(_ sequences: [Int64], at: Timestamp) async throws {
         guard !sequences.isEmpty else { return }
         try await query(
@@ -240,7 +246,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
 
     public func incident(_ lookup: IncidentLookup) async throws -> StoredIncident? {
         try await withConnection("reading \(lookup)") { connection in
-            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock, outboxOwner: nil)
+            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock, outboxOwner: nil, takeovers: nil)
                 .loadIncident(lookup)
         }
     }
@@ -276,7 +282,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
 
     public func parcels(of incident: IncidentID) async throws -> [AffectedParcel] {
         try await withConnection("reading the parcels of incident \(incident)") { connection in
-            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock, outboxOwner: nil)
+            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock, outboxOwner: nil, takeovers: nil)
                 .loadParcels(incident)
         }
     }

@@ -91,7 +91,8 @@ struct Writer {
     let logger: Logger
     let clock: PostgresIncidentStoreConfiguration.Clock
     /// The store whose relay publishes the messages written here (`incident.outbox_owner`).
-    let outboxOwner: String?
+    let outboxOwner: OutboxOwner?
+    let takeovers: OutboxOwner.Takeovers?
 
     /// Runs one statement and collects its rows on the connection's event loop: one hop back
     /// to the caller per statement instead of one per row batch.
@@ -134,8 +135,9 @@ struct Writer {
 
     private func write(_ request: ApplyRequest) async throws -> ApplyOutcome {
         let current: StoredIncident?
+        let currentOwner: String?
         do {
-            current = try await loadIncident(request.lookup)
+            (current, currentOwner) = try await loadIncidentForWriting(request.lookup)
         } catch let error as IncidentStoreError {
             throw MessageFailure(underlying: error)
         }
@@ -168,8 +170,9 @@ struct Writer {
         // message of the incident, earlier ones included (the relay reads from sequence 0 every
         // round here). Since when never goes back: another relay must not find the incident's
         // messages old all at once.
-        let owner = changes.outbox.isEmpty ? nil : outboxOwner
+        let owner = changes.outbox.isEmpty ? nil : outboxOwner?.name
         let ownedAt = owner == nil ? nil : request.at.millisecondsSinceEpoch
+        if let owner, let currentOwner, currentOwner != owner, let takeovers { outboxOwner?.takingOver(in: takeovers) }
         if let state = changes.state, let encoded = encodedState {
             let resolvedAt = state.resolution?.at.millisecondsSinceEpoch
             if let current, current.id == state.id {
@@ -360,6 +363,26 @@ struct Writer {
             rows = []
         }
         return try rows.first.map(Rows.incident)
+    }
+
+    /// The incident and which store owns its unpublished messages.
+    private func loadIncidentForWriting(_ lookup: IncidentLookup) async throws -> (StoredIncident?, String?) {
+        let rows: [PostgresRow]
+        switch lookup {
+        case .id(let id):
+            rows = try await run("SELECT id, state, version, outbox_owner FROM incident WHERE id = \(id.rawValue)")
+        case .key(let key):
+            rows = try await run(
+                """
+                SELECT id, state, version, outbox_owner FROM incident WHERE incident_key = \(key)
+                ORDER BY (resolved_at IS NULL) DESC, opened_at DESC, seq DESC LIMIT 1
+                """)
+        case .none:
+            rows = []
+        }
+        guard let row = rows.first else { return (nil, nil) }
+        let (id, data, version, owner) = try row.decode((String, Data, Int64, String?).self)
+        return (try StoredIncident(id: id, storedJSON: data, version: version), owner)
     }
 
     func loadParcels(_ incident: IncidentID) async throws -> [AffectedParcel] {

@@ -131,11 +131,13 @@ public final class SQLiteIncidentStore: IncidentStore {
             let results = try await write { db in
                 var results: [Result<ApplyOutcome, any Error>] = []
                 var written = WrittenStates()
+                let takeovers = OutboxOwner.Takeovers()
+                defer { outboxOwner.settle(takeovers) }
                 try db.inTransaction(.immediate) {
                     results.removeAll(keepingCapacity: true)
                     results.reserveCapacity(batch.count)
                     written = WrittenStates()
-                    let writer = Writer(db: db, written: written, outboxOwner: outboxOwner)
+                    let writer = Writer(db: db, written: written, outboxOwner: outboxOwner, takeovers: takeovers)
                     for request in batch {
                         results.append(try writer.applyOne(request))
                     }
@@ -281,7 +283,7 @@ public final class SQLiteIncidentStore: IncidentStore {
     /// them: sequence order is commit order.
     public var outboxSequencesFollowCommits: Bool { true }
 
-    public var outboxHandovers: Int { outboxOwner.handovers }
+    public var outboxHandovers: OutboxHandovers { outboxOwner.handovers }
 
     public func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord] {
         try await read("reading the outbox") { [owner = outboxOwner.name] db in

@@ -16,12 +16,17 @@ struct Writer {
     var recent: RecentStates?
     /// The store whose relay publishes the messages written here (`incident.outbox_owner`).
     var outboxOwner: OutboxOwner?
+    var takeovers: OutboxOwner.Takeovers?
 
-    init(db: Database, written: WrittenStates? = nil, recent: RecentStates? = nil, outboxOwner: OutboxOwner? = nil) {
+    init(
+        db: Database, written: WrittenStates? = nil, recent: RecentStates? = nil, outboxOwner: OutboxOwner? = nil,
+        takeovers: OutboxOwner.Takeovers? = nil
+    ) {
         self.db = db
         self.written = written
         self.recent = recent
         self.outboxOwner = outboxOwner
+        self.takeovers = takeovers
     }
 
     func applyOne(_ request: ApplyRequest) throws -> Result<ApplyOutcome, any Error> {
@@ -89,7 +94,9 @@ struct Writer {
         // never goes back: another relay must not find the incident's messages old all at once.
         let owner = changes.outbox.isEmpty ? nil : outboxOwner?.name
         let ownedAt = owner == nil ? nil : request.at.millisecondsSinceEpoch
-        if let owner, let previous = found?.outboxOwner, previous != owner { outboxOwner?.tookOver() }
+        if let owner, let previous = found?.outboxOwner, previous != owner, let takeovers {
+            outboxOwner?.takingOver(in: takeovers)
+        }
         if let state = changes.state, let encoded = encodedState {
             if let current = found, current.id == state.id {
                 try db.cachedStatement(

@@ -63,10 +63,10 @@ final class OutboxRelay: Service, Sendable {
         // then reads from the start, once the previous round is confirmed and marked.
         let readOnPastRounds = store.outboxSequencesFollowCommits
         // Which other workers' incidents are old enough to take over is settled at each read from
-        // sequence 0 and kept while reading on, as is the count of incidents this worker's writes
-        // took over: an incident that became this relay's since may have rows behind the cursor.
+        // sequence 0 and kept while reading on, as is how many incidents this worker's writes had
+        // taken over (and committed) by then: one taken over since may have rows behind the cursor.
         var othersWrittenBefore = clock.now() - takeover
-        var handoversSeen = store.outboxHandovers
+        var handoversSettled = store.outboxHandovers.settled
         func startPass(at now: Timestamp) {
             passStarted = now
             passHandedOver = false
@@ -91,7 +91,10 @@ final class OutboxRelay: Service, Sendable {
             }
             let rows: [OutboxRecord]
             do {
-                if cursor == 0 { othersWrittenBefore = clock.now() - takeover }
+                if cursor == 0 {
+                    othersWrittenBefore = clock.now() - takeover
+                    handoversSettled = store.outboxHandovers.settled
+                }
                 rows = try await store.unpublishedOutbox(after: cursor, limit: batchSize, othersWrittenBefore: othersWrittenBefore)
                 readFailures = 0
             } catch {
@@ -104,19 +107,16 @@ final class OutboxRelay: Service, Sendable {
                 try? await Task.sleep(for: Hold.backoff(readFailures))
                 continue
             }
-            let handovers = store.outboxHandovers
-            if handovers != handoversSeen {
-                handoversSeen = handovers
-                if cursor != 0 {
-                    // Rows read on past the cursor could go out before the incident's earlier
-                    // ones: once the rounds in flight are confirmed and marked, read from 0.
-                    for round in inFlight { await finish(round, holding: &held, marks: &marks) }
-                    inFlight = []
-                    await markAll(&marks, after: &marking)
-                    cursor = 0
-                    startPass(at: clock.now())
-                    continue
-                }
+            // Counted before its commit: a takeover whose rows this read saw is counted here.
+            if cursor != 0, store.outboxHandovers.begun != handoversSettled {
+                // Rows read on past the cursor could go out before the incident's earlier ones:
+                // once the rounds in flight are confirmed and marked, read from 0.
+                for round in inFlight { await finish(round, holding: &held, marks: &marks) }
+                inFlight = []
+                await markAll(&marks, after: &marking)
+                cursor = 0
+                startPass(at: clock.now())
+                continue
             }
             let now = clock.now()
             guard let last = rows.last else {
