@@ -137,7 +137,7 @@ struct Writer {
         let current: StoredIncident?
         let currentOwner: String?
         do {
-            (current, currentOwner) = try await loadIncidentForWriting(request.lookup)
+            (current, currentOwner) = try await loadIncidentAndOwner(request.lookup)
         } catch let error as IncidentStoreError {
             throw MessageFailure(underlying: error)
         }
@@ -349,24 +349,11 @@ struct Writer {
     }
 
     func loadIncident(_ lookup: IncidentLookup) async throws -> StoredIncident? {
-        let rows: [PostgresRow]
-        switch lookup {
-        case .id(let id):
-            rows = try await run("SELECT id, state, version FROM incident WHERE id = \(id.rawValue)")
-        case .key(let key):
-            rows = try await run(
-                """
-                SELECT id, state, version FROM incident WHERE incident_key = \(key)
-                ORDER BY (resolved_at IS NULL) DESC, opened_at DESC, seq DESC LIMIT 1
-                """)
-        case .none:
-            rows = []
-        }
-        return try rows.first.map(Rows.incident)
+        try await loadIncidentAndOwner(lookup).incident
     }
 
     /// The incident and which store owns its unpublished messages.
-    private func loadIncidentForWriting(_ lookup: IncidentLookup) async throws -> (StoredIncident?, String?) {
+    private func loadIncidentAndOwner(_ lookup: IncidentLookup) async throws -> (incident: StoredIncident?, outboxOwner: String?) {
         let rows: [PostgresRow]
         switch lookup {
         case .id(let id):
