@@ -67,14 +67,19 @@ public protocol IncidentStore: Sendable {
     /// gone. `Timestamp.distantFuture` reads every row.
     ///
     /// A relay reading on past sequence 0 keeps each incident's order only if it keeps
-    /// `othersWrittenBefore` from its last read at sequence 0, and reads from 0 again when
-    /// `outboxHandovers.begun` after a read differs from `.settled` before its last read at 0:
-    /// either can make an incident its own whose earlier rows are behind its cursor.
+    /// `othersWrittenBefore` from its last read at sequence 0, and reads from 0 again before
+    /// publishing a row read on of an incident in `outboxTakeovers(since:)` of the baseline
+    /// taken before that read: such an incident became its own with earlier rows possibly
+    /// behind its cursor.
     func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord]
 
-    /// This store's writes that took over an incident whose unpublished messages another store
-    /// owned.
-    var outboxHandovers: OutboxHandovers { get }
+    /// Where the takeovers not yet committed (or rolled back) begin, for
+    /// `outboxTakeovers(since:)`; taken before each read from sequence 0.
+    func outboxTakeoverBaseline() -> Int
+
+    /// The incidents whose unpublished messages another store owned and this store's writes took
+    /// over, logged before each write commits, from `baseline` on.
+    func outboxTakeovers(since baseline: Int) -> Set<IncidentID>
 
     /// True when outbox sequences are given in commit order (one writer at a time), so a row
     /// that commits later never has a lower sequence and reading on past a sequence misses

@@ -230,7 +230,9 @@ public final class PostgresIncidentStore: IncidentStore, Service {
         ).map(Rows.outbox)
     }
 
-    public var outboxHandovers: OutboxHandovers { outboxOwner.handovers }
+    public func outboxTakeoverBaseline() -> Int { outboxOwner.baseline() }
+
+    public func outboxTakeovers(since baseline: Int) -> Set<IncidentID> { outboxOwner.incidentsTakenOver(since: baseline) }
 
     public func markPublished(_ sequences: [Int64], at: Timestamp) async throws {
         guard !sequences.isEmpty else { return }

@@ -172,7 +172,11 @@ struct Writer {
         // messages old all at once.
         let owner = changes.outbox.isEmpty ? nil : outboxOwner?.name
         let ownedAt = owner == nil ? nil : request.at.millisecondsSinceEpoch
-        if let owner, let currentOwner, currentOwner != owner, let takeovers { outboxOwner?.takingOver(in: takeovers) }
+        if let owner, let current, let currentOwner, currentOwner != owner,
+            changes.state.map({ $0.id == current.id }) ?? true, let takeovers
+        {
+            outboxOwner?.takingOver(current.id, in: takeovers)
+        }
         if let state = changes.state, let encoded = encodedState {
             let resolvedAt = state.resolution?.at.millisecondsSinceEpoch
             if let current, current.id == state.id {

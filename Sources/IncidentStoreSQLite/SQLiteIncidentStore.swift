@@ -283,7 +283,9 @@ public final class SQLiteIncidentStore: IncidentStore {
     /// them: sequence order is commit order.
     public var outboxSequencesFollowCommits: Bool { true }
 
-    public var outboxHandovers: OutboxHandovers { outboxOwner.handovers }
+    public func outboxTakeoverBaseline() -> Int { outboxOwner.baseline() }
+
+    public func outboxTakeovers(since baseline: Int) -> Set<IncidentID> { outboxOwner.incidentsTakenOver(since: baseline) }
 
     public func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord] {
         try await read("reading the outbox") { [owner = outboxOwner.name] db in

@@ -94,8 +94,10 @@ struct Writer {
         // never goes back: another relay must not find the incident's messages old all at once.
         let owner = changes.outbox.isEmpty ? nil : outboxOwner?.name
         let ownedAt = owner == nil ? nil : request.at.millisecondsSinceEpoch
-        if let owner, let previous = found?.outboxOwner, previous != owner, let takeovers {
-            outboxOwner?.takingOver(in: takeovers)
+        if let owner, let found, let previous = found.outboxOwner, previous != owner,
+            changes.state.map({ $0.id == found.id }) ?? true, let takeovers
+        {
+            outboxOwner?.takingOver(found.id, in: takeovers)
         }
         if let state = changes.state, let encoded = encodedState {
             if let current = found, current.id == state.id {

@@ -67,7 +67,8 @@ struct OutboxRelayTests {
             return try await base.unpublishedOutbox(after: after, limit: limit, othersWrittenBefore: othersWrittenBefore)
         }
 
-        var outboxHandovers: OutboxHandovers { base.outboxHandovers }
+        func outboxTakeoverBaseline() -> Int { base.outboxTakeoverBaseline() }
+        func outboxTakeovers(since baseline: Int) -> Set<IncidentID> { base.outboxTakeovers(since: baseline) }
         func apply(batch: [ApplyRequest]) async throws -> [Result<ApplyOutcome, any Error>] { try await base.apply(batch: batch) }
         func prepare(_ batch: [ApplyRequest]) async throws -> [ApplyRequest] { try await base.prepare(batch) }
         func claimDueTimes(now: Timestamp, lease: Duration, limit: Int) async throws -> [DueClaim] {

@@ -63,10 +63,11 @@ final class OutboxRelay: Service, Sendable {
         // then reads from the start, once the previous round is confirmed and marked.
         let readOnPastRounds = store.outboxSequencesFollowCommits
         // Which other workers' incidents are old enough to take over is settled at each read from
-        // sequence 0 and kept while reading on, as is how many incidents this worker's writes had
-        // taken over (and committed) by then: one taken over since may have rows behind the cursor.
+        // sequence 0 and kept while reading on, as is where the takeovers by this worker's writes
+        // that had not committed by then begin: an incident taken over since may have rows behind
+        // the cursor.
         var othersWrittenBefore = clock.now() - takeover
-        var handoversSettled = store.outboxHandovers.settled
+        var takeoverBaseline = store.outboxTakeoverBaseline()
         func startPass(at now: Timestamp) {
             passStarted = now
             passHandedOver = false
@@ -93,7 +94,7 @@ final class OutboxRelay: Service, Sendable {
             do {
                 if cursor == 0 {
                     othersWrittenBefore = clock.now() - takeover
-                    handoversSettled = store.outboxHandovers.settled
+                    takeoverBaseline = store.outboxTakeoverBaseline()
                 }
                 rows = try await store.unpublishedOutbox(after: cursor, limit: batchSize, othersWrittenBefore: othersWrittenBefore)
                 readFailures = 0
@@ -107,9 +108,11 @@ final class OutboxRelay: Service, Sendable {
                 try? await Task.sleep(for: Hold.backoff(readFailures))
                 continue
             }
-            // Counted before its commit: a takeover whose rows this read saw is counted here.
-            if cursor != 0, store.outboxHandovers.begun != handoversSettled {
-                // Rows read on past the cursor could go out before the incident's earlier ones:
+            // Logged before its commit: a takeover whose rows this read saw is in the log.
+            if cursor != 0, case let takenOver = store.outboxTakeovers(since: takeoverBaseline), !takenOver.isEmpty,
+                rows.contains(where: { $0.incident.map(takenOver.contains) ?? false })
+            {
+                // These rows could go out before the incident's earlier ones, behind the cursor:
                 // once the rounds in flight are confirmed and marked, read from 0.
                 for round in inFlight { await finish(round, holding: &held, marks: &marks) }
                 inFlight = []
