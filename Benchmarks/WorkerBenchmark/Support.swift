@@ -64,16 +64,19 @@ struct ThreadTimes {
 
     var threads: [String: Thread] = [:]
 
-    static func take(_ pid: Int32?) -> ThreadTimes {
-        guard let pid, let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return ThreadTimes() }
+    /// The threads of every process in `pids`.
+    static func take(_ pids: [Int32]) -> ThreadTimes {
         var times = ThreadTimes()
-        for task in tasks {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/schedstat", encoding: .utf8) else { continue }
-            let fields = stat.split(separator: " ").compactMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            guard fields.count >= 2 else { continue }
-            let name = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? task
-            times.threads[task] = Thread(name: name, running: fields[0], waiting: fields[1])
+        for pid in pids {
+            guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { continue }
+            for task in tasks {
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/schedstat", encoding: .utf8) else { continue }
+                let fields = stat.split(separator: " ").compactMap { Int64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                guard fields.count >= 2 else { continue }
+                let name = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? task
+                times.threads["\(pid)/\(task)"] = Thread(name: name, running: fields[0], waiting: fields[1])
+            }
         }
         return times
     }
@@ -109,11 +112,13 @@ struct CPUReading {
     var workerThreads: ThreadTimes
     var brokerThreads: ThreadTimes
 
-    static func take(worker: Int32?, broker: Int32?) -> CPUReading {
-        CPUReading(
-            worker: worker.flatMap(cpuSeconds(ofProcess:)), broker: broker.flatMap(cpuSeconds(ofProcess:)),
-            benchmark: cpuSecondsOfThisProcess(), at: wallNanoseconds(), workerThreads: ThreadTimes.take(worker),
-            brokerThreads: ThreadTimes.take(broker))
+    /// The workers' figures are their sum.
+    static func take(workers: [Int32], broker: Int32?) -> CPUReading {
+        let workerSeconds = workers.compactMap(cpuSeconds(ofProcess:))
+        return CPUReading(
+            worker: workerSeconds.isEmpty ? nil : workerSeconds.reduce(0, +), broker: broker.flatMap(cpuSeconds(ofProcess:)),
+            benchmark: cpuSecondsOfThisProcess(), at: wallNanoseconds(), workerThreads: ThreadTimes.take(workers),
+            brokerThreads: ThreadTimes.take(broker.map { [$0] } ?? []))
     }
 
     /// Where the worker's and the broker's threads spent the time between two readings.

@@ -20,6 +20,9 @@
 // before and after, for the ratio worker ÷ relay, with the broker's CPU per message in each (in
 // the worker's run every message is also published or consumed by this benchmark; in the
 // relay's, nobody consumes the sink). No timing is asserted anywhere.
+//
+// ESCALATOR_BENCHMARK_WORKERS (default 1) runs that many workers side by side on the same queues
+// and store; their CPU is summed, and the output line says how many messages went out twice.
 import AMQP
 import EscalatorProcessFixtures
 import Foundation
@@ -67,6 +70,7 @@ enum WorkerBenchmark {
         let steadyCount = steadyRate * setting("ESCALATOR_BENCHMARK_STEADY_SECONDS", 5)
         let relayMessages = setting("ESCALATOR_BENCHMARK_RELAY_MESSAGES", 20_000)
         let batchSize = setting("ESCALATOR_BENCHMARK_BATCH", 100)
+        let workerCount = max(1, setting("ESCALATOR_BENCHMARK_WORKERS", 1))
         let lanes = setting("ESCALATOR_BENCHMARK_LANES", 8)
         let brokerPID = Int32(environment["ESCALATOR_BENCHMARK_BROKER_PID"] ?? "")
         guard FileManager.default.isExecutableFile(atPath: escalator) else {
@@ -104,11 +108,15 @@ enum WorkerBenchmark {
         workerEnvironment["ESCALATOR_SECRET_FILE"] = ""
         workerEnvironment["ESCALATOR_LOG_LEVEL"] = environment["ESCALATOR_BENCHMARK_WORKER_LOG_LEVEL"] ?? "info"
         workerEnvironment.merge(names.workerEnvironment) { $1 }
-        let workerLog = folder.appendingPathComponent("worker.log")
-        let worker = try WorkerProcess(executable: escalator, environment: workerEnvironment, log: workerLog)
-        say("worker pid \(worker.pid), log \(workerLog.path), store \(folder.path)/store.sqlite")
+        // Several workers share the queues and the store, as ops scale out (ESCALATOR_BENCHMARK_WORKERS).
+        let workerLogs = (0..<workerCount).map { folder.appendingPathComponent(workerCount == 1 ? "worker.log" : "worker-\($0 + 1).log") }
+        let workers = try workerLogs.map { try WorkerProcess(executable: escalator, environment: workerEnvironment, log: $0) }
+        let workerPIDs = workers.map(\.pid)
+        for (worker, log) in zip(workers, workerLogs) {
+            say("worker pid \(worker.pid), log \(log.path), store \(folder.path)/store.sqlite")
+        }
         func failure(_ what: String) -> BenchmarkError {
-            let log = (try? String(contentsOf: workerLog, encoding: .utf8)) ?? ""
+            let log = (try? String(contentsOf: workerLogs[0], encoding: .utf8)) ?? ""
             return BenchmarkError("\(what)\ncounts: \(collector.counts)\nworker log (tail):\n" + log.split(separator: "\n").suffix(20).joined(separator: "\n"))
         }
 
@@ -122,32 +130,32 @@ enum WorkerBenchmark {
 
         // Phase 1: paced.
         let pacedMessages = try makeTriggers(prefix: "paced", type: "paced", count: pacedCount, exchange: names.incidentsExchange)
-        let pacedCPUStart = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let pacedCPUStart = CPUReading.take(workers: workerPIDs, broker: brokerPID)
         let pacedStamps = try await publishPaced(pacedMessages, publisher: publisher, rate: pacedRate)
         let pacedPublished = wallNanoseconds()
         guard await collector.wait(for: pacedCount + 1, of: "page.sms.paced-desk", timeout: .seconds(120 + pacedCount / 100)) else {
             throw failure("the paced phase's first pages did not all arrive")
         }
-        let pacedCPUEnd = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let pacedCPUEnd = CPUReading.take(workers: workerPIDs, broker: brokerPID)
         let pacedArrivals = firstArrivals(collector.arrivals, routingKey: "page.sms.paced-desk", prefix: "paced", count: pacedCount)
         let pacedLatency = Percentiles(latencies(pacedArrivals, stamps: pacedStamps))
         let pacedAchieved = Double(pacedCount) / (Double(pacedPublished - pacedStamps.min()!) / 1e9)
 
         // Phase 2 (and 3 within it): full speed, timers firing while the burst is taken in.
         let burstMessages = try makeTriggers(prefix: "load", type: "load", count: burst, exchange: names.incidentsExchange)
-        let burstCPUStart = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let burstCPUStart = CPUReading.take(workers: workerPIDs, broker: brokerPID)
         let burstStamps = try await publishAtFullSpeed(burstMessages, publisher: publisher, batchSize: batchSize, lanes: lanes)
         let acceptedAt = wallNanoseconds()
         guard await collector.wait(for: burst, of: "page.sms.load-desk", timeout: .seconds(120 + burst / 50)) else {
             throw failure("the burst's first pages did not all arrive")
         }
-        let burstCPU = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let burstCPU = CPUReading.take(workers: workerPIDs, broker: brokerPID)
         guard await collector.wait(for: burst, of: "page.im.load-desk", timeout: .seconds(120 + burst / 50)) else {
             throw failure("the burst's step-2 pages did not all arrive")
         }
         // The last status updates of step 2 trail its pages by a relay batch at most.
         try await Task.sleep(for: .seconds(2))
-        let timersCPU = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let timersCPU = CPUReading.take(workers: workerPIDs, broker: brokerPID)
 
         // Phase 4: steady timers among every escalation opened so far.
         let openBeforeSteady = pacedCount + 1 + burst
@@ -158,10 +166,14 @@ enum WorkerBenchmark {
             throw failure("the steady phase's step-2 pages did not all arrive")
         }
         try await Task.sleep(for: .seconds(1))
-        let steadyCPU = CPUReading.take(worker: worker.pid, broker: brokerPID)
+        let steadyCPU = CPUReading.take(workers: workerPIDs, broker: brokerPID)
         // SIGTERM drains; a worker still running after 20 s is killed.
-        let exitStatus = await worker.terminate(timeout: .seconds(20))
-        if exitStatus == nil { await worker.kill() }
+        var exitStatuses: [Int32?] = []
+        for worker in workers {
+            let status = await worker.terminate(timeout: .seconds(20))
+            if status == nil { await worker.kill() }
+            exitStatuses.append(status)
+        }
         await publisher.close()
         let arrivals = collector.arrivals
         let finalCounts = collector.counts
@@ -213,7 +225,7 @@ enum WorkerBenchmark {
         let deadLetters = arrivals.filter { $0.exchange == names.deadLetterExchange }.count
 
         say("")
-        say("== Worker benchmark: \(burst) incidents at full speed, \(pacedCount) paced at \(pacedRate)/s, one worker, SQLite store ==")
+        say("== Worker benchmark: \(burst) incidents at full speed, \(pacedCount) paced at \(pacedRate)/s, \(workerCount == 1 ? "one worker" : "\(workerCount) workers"), SQLite store ==")
         say("load average: \(loadAtStart) at start, \(loadAverage()) at end (2 cores shared with other builds)")
         func row(_ figure: String, _ value: String, _ goal: String) {
             say(figure.padding(toLength: 58, withPad: " ", startingAt: 0) + " " + value.padding(toLength: 54, withPad: " ", startingAt: 0) + " " + goal)
@@ -259,7 +271,9 @@ enum WorkerBenchmark {
         say(timersCPU.threads(since: burstCPU))
         say("CPU, steady timers:    \(steadyCPU.spent(since: timersCPU))")
         say(
-            "output counted: \(arrivals.count) messages; dead letters \(deadLetters); worker exit status \(exitStatus.map { "\($0)" } ?? "killed")")
+            "output counted: \(arrivals.count) messages (\(arrivals.count - Set(arrivals.map(\.body)).count) published twice); "
+                + "dead letters \(deadLetters); worker exit status "
+                + exitStatuses.map { $0.map { "\($0)" } ?? "killed" }.joined(separator: ", "))
         say("by routing key: " + finalCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         let missing = firstPages.filter { $0 == nil }.count + secondPages.filter { $0 == nil }.count
         if missing > 0 { say("warning: \(missing) pages could not be matched to their incident") }
