@@ -144,7 +144,8 @@ struct CPUReading {
 
 /// Binds a queue of its own to everything the worker publishes (pages, notices, status, dead
 /// letters) and keeps each message with its arrival time. Bodies are parsed after a phase, not
-/// here, so the watcher stays cheap while the worker is measured.
+/// here, so the watcher stays cheap while the worker is measured. A message published again
+/// (same `message_id`, as several workers may) is counted apart and left out of every figure.
 final class Collector: Sendable {
     struct Arrival: Sendable {
         let at: Int64
@@ -156,6 +157,8 @@ final class Collector: Sendable {
     private struct State {
         var arrivals: [Arrival] = []
         var counts: [String: Int] = [:]
+        var messageIDs: Set<String> = []
+        var duplicates = 0
     }
 
     private final class Received: Sendable {
@@ -183,6 +186,10 @@ final class Collector: Sendable {
                 let now = wallNanoseconds()
                 received.state.withLock { state in
                     for delivery in batch {
+                        if let id = delivery.properties.messageID, !state.messageIDs.insert(id).inserted {
+                            state.duplicates += 1
+                            continue
+                        }
                         state.arrivals.append(
                             Arrival(at: now, routingKey: delivery.routingKey, exchange: delivery.exchange, body: delivery.body))
                         state.counts[delivery.routingKey, default: 0] += 1
@@ -196,6 +203,8 @@ final class Collector: Sendable {
     func count(_ routingKey: String) -> Int { received.state.withLock { $0.counts[routingKey] ?? 0 } }
     var arrivals: [Arrival] { received.state.withLock { $0.arrivals } }
     var counts: [String: Int] { received.state.withLock { $0.counts } }
+    /// Messages that arrived again under a `message_id` already seen.
+    var duplicates: Int { received.state.withLock { $0.duplicates } }
 
     /// Polls until `routingKey` has arrived `count` times; false after `timeout`.
     func wait(for count: Int, of routingKey: String, timeout: Duration) async -> Bool {
