@@ -110,10 +110,13 @@ final class OutboxRelay: Service, Sendable {
             }
             // Logged before its commit: a takeover whose rows this read saw is in the log.
             if cursor != 0, case let takenOver = store.outboxTakeovers(since: takeoverBaseline), !takenOver.isEmpty,
-                rows.contains(where: { $0.incident.map(takenOver.contains) ?? false })
+                let first = rows.first(where: { $0.incident.map(takenOver.contains) ?? false })
             {
                 // These rows could go out before the incident's earlier ones, behind the cursor:
                 // once the rounds in flight are confirmed and marked, read from 0.
+                logger.debug(
+                    "this worker took over the incident's messages from another; reading the outbox from the start",
+                    metadata: ["incident_id": "\(first.incident.map { "\($0)" } ?? "-")", "sequence": "\(first.sequence)"])
                 for round in inFlight { await finish(round, holding: &held, marks: &marks) }
                 inFlight = []
                 await markAll(&marks, after: &marking)
