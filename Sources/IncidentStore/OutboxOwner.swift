@@ -12,10 +12,33 @@ public final class OutboxOwner: Sendable {
 
     public init() {}
 
-    /// The takeovers of one transaction.
-    public final class Takeovers: Sendable {
+    /// One write transaction's part: what it records as the owner of the messages it writes,
+    /// and the takeovers it logs. Settle it once the transaction ended, committed or not.
+    public func transaction() -> Transaction { Transaction(owner: self) }
+
+    public final class Transaction: Sendable {
+        private let owner: OutboxOwner
         fileprivate let indices = Mutex<[Int]>([])
-        public init() {}
+
+        fileprivate init(owner: OutboxOwner) { self.owner = owner }
+
+        /// What a write of `changes` at `time` records in `incident.outbox_owner` and
+        /// `outbox_owned_at`: this store, and the time, when it writes messages; nil (both
+        /// kept) otherwise. Writing messages for an incident another store owned makes all of its
+        /// unpublished ones this store's, earlier ones included: that takeover is logged before
+        /// the commit, for the relay. `found` is the incident the write looked up, and its owner.
+        public func ownership(of changes: IncidentChanges, at time: Timestamp, found: (id: IncidentID, owner: String?)?)
+            -> (owner: String, since: Int64)?
+        {
+            guard !changes.outbox.isEmpty else { return nil }
+            // A trigger opening a new incident over a resolved one takes nothing over.
+            if let found, let previous = found.owner, previous != owner.name, changes.state.map({ $0.id == found.id }) ?? true {
+                owner.logTakeover(of: found.id, in: self)
+            }
+            return (owner.name, time.millisecondsSinceEpoch)
+        }
+
+        public func settle() { owner.settle(self) }
     }
 
     private struct TakeoverLog {
@@ -30,8 +53,7 @@ public final class OutboxOwner: Sendable {
         var entries: [Entry] = []
     }
 
-    /// A write taking over another store's incident, logged before its transaction commits.
-    public func takingOver(_ incident: IncidentID, in transaction: Takeovers) {
+    private func logTakeover(of incident: IncidentID, in transaction: Transaction) {
         let index = log.withLock { log in
             defer { log.next += 1 }
             log.entries.append(TakeoverLog.Entry(index: log.next, incident: incident, settled: false))
@@ -40,8 +62,7 @@ public final class OutboxOwner: Sendable {
         transaction.indices.withLock { $0.append(index) }
     }
 
-    /// The transaction ended, committed or rolled back.
-    public func settle(_ transaction: Takeovers) {
+    private func settle(_ transaction: Transaction) {
         let indices = transaction.indices.withLock { $0 }
         guard !indices.isEmpty else { return }
         log.withLock { log in

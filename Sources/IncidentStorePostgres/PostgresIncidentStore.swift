@@ -25,7 +25,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
     let errors: ErrorTranslator
     private let running = Mutex(false)
     /// Whose relay publishes the messages this store writes (`unpublishedOutbox`).
-    public let outboxOwner = OutboxOwner()
+    let outboxOwner = OutboxOwner()
 
     private init(configuration: PostgresIncidentStoreConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -100,12 +100,10 @@ public final class PostgresIncidentStore: IncidentStore, Service {
         let clock = configuration.clock
         let results: [Result<ApplyOutcome, any Error>]
         do {
-            let takeovers = OutboxOwner.Takeovers()
-            defer { outboxOwner.settle(takeovers) }
+            let outbox = outboxOwner.transaction()
+            defer { outbox.settle() }
             results = try await transaction("applying \(batch.count) message(s)") { connection in
-                let writer = Writer(
-                    connection: connection, logger: self.logger, clock: clock, outboxOwner: self.outboxOwner,
-                    takeovers: takeovers)
+                let writer = Writer(connection: connection, logger: self.logger, clock: clock, outbox: outbox)
                 var results: [Result<ApplyOutcome, any Error>] = []
                 results.reserveCapacity(batch.count)
                 for request in batch {
@@ -248,7 +246,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
 
     public func incident(_ lookup: IncidentLookup) async throws -> StoredIncident? {
         try await withConnection("reading \(lookup)") { connection in
-            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock, outboxOwner: nil, takeovers: nil)
+            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock)
                 .loadIncident(lookup)
         }
     }
@@ -284,7 +282,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
 
     public func parcels(of incident: IncidentID) async throws -> [AffectedParcel] {
         try await withConnection("reading the parcels of incident \(incident)") { connection in
-            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock, outboxOwner: nil, takeovers: nil)
+            try await Writer(connection: connection, logger: self.logger, clock: self.configuration.clock)
                 .loadParcels(incident)
         }
     }

@@ -90,9 +90,8 @@ struct Writer {
     let connection: PostgresConnection
     let logger: Logger
     let clock: PostgresIncidentStoreConfiguration.Clock
-    /// The store whose relay publishes the messages written here (`incident.outbox_owner`).
-    let outboxOwner: OutboxOwner?
-    let takeovers: OutboxOwner.Takeovers?
+    /// Who publishes the messages written here (`incident.outbox_owner`); nil when only reading.
+    var outbox: OutboxOwner.Transaction? = nil
 
     /// Runs one statement and collects its rows on the connection's event loop: one hop back
     /// to the caller per statement instead of one per row batch.
@@ -166,17 +165,10 @@ struct Writer {
         var incident = current?.id
         var version = current?.version
         var opened = false
-        // Writing messages makes this store's relay the one that publishes every unpublished
-        // message of the incident, earlier ones included (the relay reads from sequence 0 every
-        // round here). Since when never goes back: another relay must not find the incident's
-        // messages old all at once.
-        let owner = changes.outbox.isEmpty ? nil : outboxOwner?.name
-        let ownedAt = owner == nil ? nil : request.at.millisecondsSinceEpoch
-        if let owner, let current, let currentOwner, currentOwner != owner,
-            changes.state.map({ $0.id == current.id }) ?? true, let takeovers
-        {
-            outboxOwner?.takingOver(current.id, in: takeovers)
-        }
+        // Since when never goes back: another relay must not find the incident's messages old
+        // all at once.
+        let ownership = outbox?.ownership(of: changes, at: request.at, found: current.map { ($0.id, currentOwner) })
+        let (owner, ownedAt) = (ownership?.owner, ownership?.since)
         if let state = changes.state, let encoded = encodedState {
             let resolvedAt = state.resolution?.at.millisecondsSinceEpoch
             if let current, current.id == state.id {
@@ -214,7 +206,7 @@ struct Writer {
 
         if changes.state == nil, let current, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty || owner != nil {
             // Parcels and notice marks are read by transitions too: moving the version makes a
-            // transition prepared before them be worked out again.
+            // transition prepared before them be worked out again. The owner goes with them.
             let updated = try await run(
                 """
                 UPDATE incident SET outbox_owner = COALESCE(\(owner), outbox_owner),

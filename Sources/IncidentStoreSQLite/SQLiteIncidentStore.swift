@@ -15,7 +15,7 @@ public final class SQLiteIncidentStore: IncidentStore {
     let recentStates = RecentStates(capacity: 20_000)
     let checkpointer: LogCheckpointer
     /// Whose relay publishes the messages this store writes (`unpublishedOutbox`).
-    public let outboxOwner = OutboxOwner()
+    let outboxOwner = OutboxOwner()
 
     /// Opens (creating when missing) the file and brings its schema up to date.
     public init(configuration: SQLiteIncidentStoreConfiguration, logger: Logger) throws {
@@ -131,13 +131,13 @@ public final class SQLiteIncidentStore: IncidentStore {
             let results = try await write { db in
                 var results: [Result<ApplyOutcome, any Error>] = []
                 var written = WrittenStates()
-                let takeovers = OutboxOwner.Takeovers()
-                defer { outboxOwner.settle(takeovers) }
+                let outbox = outboxOwner.transaction()
+                defer { outbox.settle() }
                 try db.inTransaction(.immediate) {
                     results.removeAll(keepingCapacity: true)
                     results.reserveCapacity(batch.count)
                     written = WrittenStates()
-                    let writer = Writer(db: db, written: written, outboxOwner: outboxOwner, takeovers: takeovers)
+                    let writer = Writer(db: db, written: written, outbox: outbox)
                     for request in batch {
                         results.append(try writer.applyOne(request))
                     }

@@ -14,19 +14,14 @@ struct Writer {
     let db: Database
     var written: WrittenStates?
     var recent: RecentStates?
-    /// The store whose relay publishes the messages written here (`incident.outbox_owner`).
-    var outboxOwner: OutboxOwner?
-    var takeovers: OutboxOwner.Takeovers?
+    /// Who publishes the messages written here (`incident.outbox_owner`); nil when only reading.
+    var outbox: OutboxOwner.Transaction?
 
-    init(
-        db: Database, written: WrittenStates? = nil, recent: RecentStates? = nil, outboxOwner: OutboxOwner? = nil,
-        takeovers: OutboxOwner.Takeovers? = nil
-    ) {
+    init(db: Database, written: WrittenStates? = nil, recent: RecentStates? = nil, outbox: OutboxOwner.Transaction? = nil) {
         self.db = db
         self.written = written
         self.recent = recent
-        self.outboxOwner = outboxOwner
-        self.takeovers = takeovers
+        self.outbox = outbox
     }
 
     func applyOne(_ request: ApplyRequest) throws -> Result<ApplyOutcome, any Error> {
@@ -89,16 +84,10 @@ struct Writer {
         var incident = found?.id
         var version = found?.version
         var opened = false
-        // Writing messages makes this store's relay the one that publishes every unpublished
-        // message of the incident, earlier ones included (`OutboxOwner.handovers`). Since when
-        // never goes back: another relay must not find the incident's messages old all at once.
-        let owner = changes.outbox.isEmpty ? nil : outboxOwner?.name
-        let ownedAt = owner == nil ? nil : request.at.millisecondsSinceEpoch
-        if let owner, let found, let previous = found.outboxOwner, previous != owner,
-            changes.state.map({ $0.id == found.id }) ?? true, let takeovers
-        {
-            outboxOwner?.takingOver(found.id, in: takeovers)
-        }
+        // Since when never goes back: another relay must not find the incident's messages old
+        // all at once.
+        let ownership = outbox?.ownership(of: changes, at: request.at, found: found.map { ($0.id, $0.outboxOwner) })
+        let (owner, ownedAt) = (ownership?.owner, ownership?.since)
         if let state = changes.state, let encoded = encodedState {
             if let current = found, current.id == state.id {
                 try db.cachedStatement(
@@ -146,7 +135,7 @@ struct Writer {
             incident = state.id
         } else if let current = found, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty || owner != nil {
             // Parcels and notice marks are read by transitions too: moving the version makes a
-            // transition prepared before them be worked out again.
+            // transition prepared before them be worked out again. The owner goes with them.
             try db.cachedStatement(
                 sql: """
                     UPDATE incident SET outbox_owner = COALESCE(?, outbox_owner),
