@@ -65,13 +65,19 @@ final class OutboxRelay: Service, Sendable {
         // Which other workers' incidents are old enough to take over is settled at each read from
         // sequence 0 and kept while reading on, as is where the takeovers by this worker's writes
         // that had not committed by then begin: an incident taken over since may have rows behind
-        // the cursor.
-        var othersWrittenBefore = clock.now() - takeover
-        var takeoverBaseline = store.outboxTakeoverBaseline()
+        // the cursor. The cursor starts at 0, so both are set before the first read.
+        var othersWrittenBefore = Timestamp(millisecondsSinceEpoch: 0)
+        var takeoverBaseline = 0
         func startPass(at now: Timestamp) {
             passStarted = now
             passHandedOver = false
             heldSeenInPass = []
+        }
+        /// Every round in flight confirmed (or held back) and every confirmed row marked.
+        func finishAndMarkInFlight() async {
+            for round in inFlight { await finish(round, holding: &held, marks: &marks) }
+            inFlight = []
+            await markAll(&marks, after: &marking)
         }
         // Cancelled (not shut down gracefully): stop at once; what is unmarked is sent again.
         while !Task.isCancelled {
@@ -101,9 +107,7 @@ final class OutboxRelay: Service, Sendable {
             } catch {
                 readFailures += 1
                 logger.error("cannot read the outbox; retrying", metadata: ["error": "\(error)"])
-                for round in inFlight { await finish(round, holding: &held, marks: &marks) }
-                inFlight = []
-                await markAll(&marks, after: &marking)
+                await finishAndMarkInFlight()
                 if let drainDeadline, clock.now() > drainDeadline { return }
                 try? await Task.sleep(for: Hold.backoff(readFailures))
                 continue
@@ -117,9 +121,7 @@ final class OutboxRelay: Service, Sendable {
                 logger.debug(
                     "this worker took over the incident's messages from another; reading the outbox from the start",
                     metadata: ["incident_id": "\(first.incident.map { "\($0)" } ?? "-")", "sequence": "\(first.sequence)"])
-                for round in inFlight { await finish(round, holding: &held, marks: &marks) }
-                inFlight = []
-                await markAll(&marks, after: &marking)
+                await finishAndMarkInFlight()
                 cursor = 0
                 startPass(at: clock.now())
                 continue
