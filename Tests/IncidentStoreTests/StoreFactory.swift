@@ -12,22 +12,13 @@ import Testing
 /// configured), and runs the suite unchanged.
 struct StoreFactory: Sendable, CustomTestStringConvertible {
     var name: String
-    /// Returns the store and what to do once the test is done with it.
-    var make: @Sendable () async throws -> (store: any IncidentStore, cleanUp: @Sendable () async -> Void)
-    /// Two stores on one fresh database, as two workers open it.
-    var makeTwo: @Sendable () async throws -> (stores: [any IncidentStore], cleanUp: @Sendable () async -> Void)
+    /// Opens `count` stores on one fresh database (as that many workers would), and returns
+    /// them with what to do once the test is done with them.
+    var make: @Sendable (_ count: Int) async throws -> (stores: [any IncidentStore], cleanUp: @Sendable () async -> Void)
 
     var testDescription: String { name }
 
-    static let sqlite = StoreFactory(
-        name: "SQLite",
-        make: {
-            let (stores, cleanUp) = try openSQLite(count: 1)
-            return (stores[0], cleanUp)
-        },
-        makeTwo: { try openSQLite(count: 2) })
-
-    private static func openSQLite(count: Int) throws -> (stores: [any IncidentStore], cleanUp: @Sendable () async -> Void) {
+    static let sqlite = StoreFactory(name: "SQLite") { count in
         let folder = try TemporaryFolder()
         let stores = try (0..<count).map { _ in
             try SQLiteIncidentStore(
@@ -37,24 +28,16 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
         return (stores, { folder.remove() })
     }
 
-    /// A PostgreSQL store in a schema of its own, so tests running at once never see each
+    /// PostgreSQL stores in a schema of their own, so tests running at once never see each
     /// other's rows; the schema is dropped afterwards. On the caller's clock, as the suite
     /// injects times (`PostgresStoreTests` covers the database's clock).
-    static let postgres = StoreFactory(
-        name: "PostgreSQL",
-        make: {
-            let store = try await TestPostgres.makeStore()
-            return (store, { await TestPostgres.dropStore(store) })
-        },
-        makeTwo: {
-            let configuration = try TestPostgres.configuration()
-            let first = try await TestPostgres.makeStore(configuration: configuration)
-            let second = try await TestPostgres.makeStore(configuration: configuration)
-            return ([first, second], {
-                await TestPostgres.dropStore(second)
-                await TestPostgres.dropStore(first)
-            })
-        })
+    static let postgres = StoreFactory(name: "PostgreSQL") { count in
+        let configuration = try TestPostgres.configuration()
+        var opened: [PostgresIncidentStore] = []
+        for _ in 0..<count { opened.append(try await TestPostgres.makeStore(configuration: configuration)) }
+        let stores = opened
+        return (stores, { for store in stores.reversed() { await TestPostgres.dropStore(store) } })
+    }
 
     /// PostgreSQL joins when `ESCALATOR_TEST_POSTGRES_URL` is set (scripts/test sets it);
     /// otherwise `PostgresStoreTests` shows as skipped.
@@ -62,21 +45,18 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
 
     /// Runs `body` with a fresh store of this kind, cleaning up afterwards.
     func withStore(_ body: (any IncidentStore) async throws -> Void) async throws {
-        let (store, cleanUp) = try await make()
-        do {
-            try await body(store)
-        } catch {
-            await cleanUp()
-            throw error
-        }
-        await cleanUp()
+        try await withStores(1) { try await body($0[0]) }
     }
 
     /// Runs `body` with two stores of this kind on one fresh database (two workers' views).
     func withTwoStores(_ body: (any IncidentStore, any IncidentStore) async throws -> Void) async throws {
-        let (stores, cleanUp) = try await makeTwo()
+        try await withStores(2) { try await body($0[0], $0[1]) }
+    }
+
+    private func withStores(_ count: Int, _ body: ([any IncidentStore]) async throws -> Void) async throws {
+        let (stores, cleanUp) = try await make(count)
         do {
-            try await body(stores[0], stores[1])
+            try await body(stores)
         } catch {
             await cleanUp()
             throw error

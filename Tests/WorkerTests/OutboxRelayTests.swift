@@ -207,7 +207,7 @@ struct OutboxRelayTests {
     func anotherWorkersMessagesAreTakenOverOnceOld() async throws {
         let rows = try await writeIncidents(3)
         // A second worker opening the same file: the rows are the first one's.
-        let other = try SQLiteIncidentStore(configuration: store.configuration, logger: Logger(label: "test"))
+        let other = ObservedStore(try SQLiteIncidentStore(configuration: store.configuration, logger: Logger(label: "test")))
         let clock = MovableClock(EscalationProcessorTests.start + .seconds(4))
         let publisher = ScriptedPublisher()
         let relay = OutboxRelay(
@@ -215,12 +215,13 @@ struct OutboxRelayTests {
             pollInterval: .milliseconds(20), takeover: .seconds(5), logger: Logger(label: "test"))
         let running = Task { try await relay.run() }
         defer { running.cancel() }
-        // Several passes from the start while the rows are 4 s old: none is taken.
-        try await Task.sleep(for: .milliseconds(200))
+        // Several reads from the start while the rows are 4 s old: none is taken.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while other.outboxReads < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(other.outboxReadsAfter.prefix(3) == [0, 0, 0])
         #expect(publisher.publishedIDs.isEmpty)
         clock.move(to: EscalationProcessorTests.start + .seconds(6))
         let store = store
-        let deadline = ContinuousClock.now + .seconds(10)
         while try await !store.unpublishedOutbox(limit: 100).isEmpty, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -235,7 +236,7 @@ struct OutboxRelayTests {
         // reads on past X's, which are not its own. A long poll interval keeps it reading on.
         let x = try await writeIncidents(1)
         let other = try SQLiteIncidentStore(configuration: store.configuration, logger: Logger(label: "test"))
-        let y = try await writeIncidents(1, numberedFrom: 1, by: other).filter { row in !x.contains { $0.sequence == row.sequence } }
+        let y = try await writeIncidents(1, numberedFrom: 1, by: other).filter { $0.incident != x[0].incident }
         let publisher = ScriptedPublisher()
         let doorbell = Doorbell()
         let relay = OutboxRelay(
