@@ -192,6 +192,7 @@ let package = Package(
             name: "StoreBenchmark",
             dependencies: [
                 "IncidentStore", "IncidentStoreSQLite", "IncidentStorePostgres", "IncidentStoreFixtures", "CallTree",
+                "ProcessTimes",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

@@ -62,18 +62,11 @@ struct Measurement {
     var brokerMicrosecondsPerMessage: Double?
 }
 
-func processCPUSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
-
 func measureRaw(round: Int) async throws -> Measurement {
     let names = queues("raw", round)
     try await prefill(names.source, topology: names.topology)
     let started = ContinuousClock.now
-    let cpuStarted = processCPUSeconds()
+    let cpuStarted = cpuSecondsOfThisProcess()
     let brokerStarted = brokerPID.flatMap(cpuSeconds(ofProcess:))
     // Blocking C calls: on a thread of their own, as a worker would.
     let relayed: Int = try await withCheckedThrowingContinuation { continuation in
@@ -89,7 +82,7 @@ func measureRaw(round: Int) async throws -> Measurement {
         thread.start()
     }
     let elapsed = ContinuousClock.now - started
-    let cpu = processCPUSeconds() - cpuStarted
+    let cpu = cpuSecondsOfThisProcess() - cpuStarted
     let broker = brokerStarted.flatMap { started in brokerPID.flatMap(cpuSeconds(ofProcess:)).map { $0 - started } }
     try cleanUp(names)
     return Measurement(
@@ -104,7 +97,7 @@ func measureAdapter(round: Int) async throws -> Measurement {
     let consumer = AMQPConsumer(configuration: configuration, queue: names.source, prefetch: prefetch, logger: logger)
     // Both measurements include opening their two connections.
     let started = ContinuousClock.now
-    let cpuStarted = processCPUSeconds()
+    let cpuStarted = cpuSecondsOfThisProcess()
     var relayed = 0
     while relayed < messagesPerRun, let batch = try await consumer.nextBatch(maximumCount: min(batchSize, messagesPerRun - relayed)) {
         let outcomes = try await publisher.publish(
@@ -114,7 +107,7 @@ func measureAdapter(round: Int) async throws -> Measurement {
         relayed += batch.count
     }
     let elapsed = ContinuousClock.now - started
-    let cpu = processCPUSeconds() - cpuStarted
+    let cpu = cpuSecondsOfThisProcess() - cpuStarted
     await consumer.close()
     await publisher.close()
     try cleanUp(names)

@@ -1,5 +1,12 @@
 import Foundation
 
+/// CPU seconds (user + system, every thread) this process has used so far, to the nanosecond.
+public func cpuSecondsOfThisProcess() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
 /// CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; nil when the
 /// process is gone or the file cannot be read. Resolution: one clock tick (10 ms here).
 public func cpuSeconds(ofProcess pid: Int32) -> Double? {

@@ -17,6 +17,7 @@ import IncidentStorePostgres
 import IncidentStoreSQLite
 import Logging
 import PostgresNIO
+import ProcessTimes
 
 var arguments = CommandLine.arguments
 var postgresURL = ProcessInfo.processInfo.environment["ESCALATOR_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
@@ -76,12 +77,6 @@ func best(batch: Int, _ backend: Backend) async throws -> Figures {
         best.cpuMicrosecondsPerEvent = min(best.cpuMicrosecondsPerEvent, figures.cpuMicrosecondsPerEvent)
     }
     return best
-}
-
-func processCPUSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
 func measureSQLite(batch: Int, durability: SQLiteIncidentStoreConfiguration.Durability) async throws -> Figures {
@@ -148,7 +143,7 @@ func measure(_ store: any IncidentStore, batch: Int) async throws -> Figures {
     let all = requests(count: events)
     let clock = ContinuousClock()
     var applied = 0
-    let cpuBefore = processCPUSeconds()
+    let cpuBefore = cpuSecondsOfThisProcess()
     let elapsed = try await clock.measure {
         var start = 0
         while start < all.count {
@@ -159,7 +154,7 @@ func measure(_ store: any IncidentStore, batch: Int) async throws -> Figures {
             start = end
         }
     }
-    let cpu = processCPUSeconds() - cpuBefore
+    let cpu = cpuSecondsOfThisProcess() - cpuBefore
     precondition(applied == all.count, "only \(applied) of \(all.count) events applied")
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     return Figures(eventsPerSecond: Double(all.count) / seconds, cpuMicrosecondsPerEvent: cpu * 1e6 / Double(all.count))

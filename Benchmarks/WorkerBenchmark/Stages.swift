@@ -8,6 +8,7 @@ import Foundation
 import IncidentStore
 import IncidentStoreSQLite
 import Logging
+import ProcessTimes
 import Rendering
 import WireContract
 import Worker
@@ -138,7 +139,6 @@ enum Stages {
         return (cpuMicroseconds() - start) / Double(items)
     }
 
-    /// From /proc, in clock ticks: a stage of a few thousand incidents spans hundreds of them.
     static func cpuMicroseconds() -> Double {
         cpuSecondsOfThisProcess() * 1e6
     }

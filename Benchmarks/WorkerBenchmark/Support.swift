@@ -42,11 +42,6 @@ struct Percentiles {
     }
 }
 
-/// CPU seconds (user + system) a process has used so far, from /proc; nil once it is gone.
-func cpuSecondsOfThisProcess() -> Double {
-    cpuSeconds(ofProcess: getpid()) ?? 0
-}
-
 /// The 1-minute load average, as `uptime` shows it.
 func loadAverage() -> String {
     ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?")
