@@ -260,6 +260,13 @@ let package = Package(
             path: "Benchmarks/ProcessTimes",
             swiftSettings: strictSettings
         ),
+        // rabbitmq-c without the adapter, for the raw relay and for watching queues.
+        .target(
+            name: "RawAMQP",
+            dependencies: ["AMQP", "CRabbitMQ"],
+            path: "Benchmarks/RawAMQP",
+            swiftSettings: strictSettings
+        ),
         // Relay throughput: raw rabbitmq-c loop against the same relay through the adapter.
         .executableTarget(
             name: "AMQPRelayBenchmark",
@@ -267,6 +274,7 @@ let package = Package(
                 "AMQP",
                 "CRabbitMQ",
                 "ProcessTimes",
+                "RawAMQP",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/AMQPRelayBenchmark",
@@ -278,7 +286,7 @@ let package = Package(
             name: "WorkerBenchmark",
             dependencies: [
                 "AMQP", "CallTree", "WireContract", "Worker", "IncidentStore", "IncidentStoreSQLite", "Rendering",
-                "EscalatorProcessFixtures", "ProcessTimes",
+                "EscalatorProcessFixtures", "ProcessTimes", "RawAMQP",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/WorkerBenchmark",

@@ -1,6 +1,7 @@
 import AMQP
 import CRabbitMQ
 import Foundation
+import RawAMQP
 
 /// The floor: the relay written straight against rabbitmq-c, one thread, a consuming and a
 /// publishing connection (as the adapter has), confirms awaited per batch, the source acked
@@ -90,40 +91,6 @@ struct RawRelay {
                 continue
             }
         }
-    }
-}
-
-/// A bare rabbitmq-c connection for the raw loop and for setup.
-final class RawConnection {
-    let state: amqp_connection_state_t
-
-    init(_ configuration: AMQPConfiguration, name: String) throws {
-        state = amqp_new_connection()
-        let socket = amqp_tcp_socket_new(state)
-        guard amqp_socket_open(socket, configuration.host, Int32(configuration.port)) == AMQP_STATUS_OK.rawValue else {
-            throw BenchmarkError("raw: cannot connect to \(configuration.host):\(configuration.port)")
-        }
-        let login = escalator_amqp_login_plain(
-            state, configuration.virtualHost, 0, 131_072, Int32(configuration.heartbeat.components.seconds),
-            configuration.user, configuration.password)
-        guard login.reply_type == AMQP_RESPONSE_NORMAL else { throw BenchmarkError("raw: login failed") }
-        amqp_channel_open(state, 1)
-        try check("channel.open")
-    }
-
-    func check(_ what: String) throws {
-        let reply = amqp_get_rpc_reply(state)
-        guard reply.reply_type == AMQP_RESPONSE_NORMAL else { throw BenchmarkError("raw: \(what) failed") }
-    }
-
-    func deleteQueue(_ name: String) {
-        name.withCString { _ = amqp_queue_delete(state, 1, amqp_cstring_bytes($0), 0, 0) }
-    }
-
-    func close() {
-        _ = amqp_channel_close(state, 1, Int32(AMQP_REPLY_SUCCESS))
-        _ = amqp_connection_close(state, Int32(AMQP_REPLY_SUCCESS))
-        amqp_destroy_connection(state)
     }
 }
 

@@ -6,6 +6,7 @@ import AMQP
 import Foundation
 import Logging
 import ProcessTimes
+import RawAMQP
 
 let environment = ProcessInfo.processInfo.environment
 let url = environment["ESCALATOR_AMQP_URL"] ?? environment["ESCALATOR_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5682/%2F"

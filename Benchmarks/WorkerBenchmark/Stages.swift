@@ -3,6 +3,8 @@
 // store in a temporary folder: contract decoding, the transition (call tree, rendering, encoding,
 // signing), the store's read ahead (`prepare`) and its write (`apply`) one message per
 // transaction and in batches. Figures in CPU microseconds per incident; nothing is asserted.
+// ESCALATOR_BENCHMARK_DURABILITY (FULL, the default, or NORMAL) and ESCALATOR_BENCHMARK_CHECKPOINT_MS
+// (200) set the store's sync and checkpoint interval, to see what the disk costs the write.
 import CallTree
 import Foundation
 import IncidentStore
@@ -64,7 +66,10 @@ enum Stages {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("escalator-stages-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: folder) }
             let store = try SQLiteIncidentStore(
-                configuration: SQLiteIncidentStoreConfiguration(path: folder.appendingPathComponent("s.sqlite").path),
+                configuration: SQLiteIncidentStoreConfiguration(
+                    path: folder.appendingPathComponent("s.sqlite").path,
+                    durability: environment["ESCALATOR_BENCHMARK_DURABILITY"].flatMap { .init(rawValue: $0) } ?? .full,
+                    checkpointInterval: .milliseconds(Int(environment["ESCALATOR_BENCHMARK_CHECKPOINT_MS"] ?? "") ?? 200)),
                 logger: Logger(label: "stages"))
             var prepared: [ApplyRequest] = []
             let prepare = try await measureAsync(count) {

@@ -1,7 +1,11 @@
 // End to end (issue #6): one `escalator worker` process (release build, SQLite store) against the
-// broker at ESCALATOR_AMQP_URL (scripts/benchmark-worker starts a private one). Four phases in
+// broker at ESCALATOR_AMQP_URL (scripts/benchmark-worker starts a private one). Five phases in
 // one run, then the figures against their goals:
 //
+// 0. backlog: ESCALATOR_BENCHMARK_BACKLOG triggers (default 10000; 0 skips it) queued before the
+//    worker starts, their pages and status updates left in a quorum queue nobody consumes: the
+//    conditions of the raw relay below, for a like-for-like ratio (Backlog.swift). Timed from the
+//    first trigger the worker takes to the last output queued. These incidents stay open.
 // 1. paced: ESCALATOR_BENCHMARK_PACED_RATE incidents/s (default 1000) for
 //    ESCALATOR_BENCHMARK_PACED_SECONDS (default 5); trigger → first page latency. Their steps
 //    wait 10 minutes, so these incidents stay open and escalating for the rest of the run.
@@ -28,6 +32,7 @@ import AMQP
 import EscalatorProcessFixtures
 import Foundation
 import Logging
+import RawAMQP
 import Worker
 
 @main
@@ -73,6 +78,7 @@ enum WorkerBenchmark {
         let batchSize = setting("ESCALATOR_BENCHMARK_BATCH", 100)
         let workerCount = max(1, setting("ESCALATOR_BENCHMARK_WORKERS", 1))
         let lanes = setting("ESCALATOR_BENCHMARK_LANES", 8)
+        let backlog = setting("ESCALATOR_BENCHMARK_BACKLOG", 10_000)
         let brokerPID = Int32(environment["ESCALATOR_BENCHMARK_BROKER_PID"] ?? "")
         guard FileManager.default.isExecutableFile(atPath: escalator) else {
             throw BenchmarkError("no escalator executable at \(escalator); build it with swift build -c release --product escalator")
@@ -98,8 +104,16 @@ enum WorkerBenchmark {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("escalator-worker-benchmark-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let amqp = try AMQPConfiguration(url: url, connectionName: "worker benchmark")
-        let collector = try await Collector(names: names, configuration: amqp, logger: logger)
         let publisher = AMQPPublisher(configuration: amqp, logger: logger)
+
+        // Phase 0, before any worker runs: the backlog's triggers wait in the incidents queue.
+        let sink = names.incidentsQueue + ".backlog-sink"
+        if backlog > 0 {
+            try await Backlog.sinkTopology(names: names, sink: sink).declare(using: amqp, logger: logger)
+            _ = try await publishAtFullSpeed(
+                makeTriggers(prefix: "backlog", type: Backlog.type, count: backlog, exchange: names.incidentsExchange),
+                publisher: publisher, batchSize: 1000, lanes: 1)
+        }
 
         var workerEnvironment = environment
         workerEnvironment["ESCALATOR_AMQP_URL"] = url
@@ -116,9 +130,43 @@ enum WorkerBenchmark {
         for (worker, log) in zip(workers, workerLogs) {
             say("worker pid \(worker.pid), log \(log.path), store \(folder.path)/store.sqlite")
         }
-        func failure(_ what: String) -> BenchmarkError {
+        func workerLogTail() -> String {
             let log = (try? String(contentsOf: workerLogs[0], encoding: .utf8)) ?? ""
-            return BenchmarkError("\(what)\ncounts: \(collector.counts)\nworker log (tail):\n" + log.split(separator: "\n").suffix(20).joined(separator: "\n"))
+            return "worker log (tail):\n" + log.split(separator: "\n").suffix(20).joined(separator: "\n")
+        }
+
+        // Phase 0: the workers drain the backlog. Timed from the first trigger they take to the
+        // last output in the sink, as the relay is timed, from both queues' depths: the end is
+        // seen within 20 ms.
+        var backlogWindow: (start: CPUReading, end: CPUReading)?
+        if backlog > 0 {
+            let depths = try RawConnection(amqp, name: "backlog watcher")
+            defer { depths.close() }
+            let deadline = ContinuousClock.now + .seconds(120 + backlog / 50)
+            var start: CPUReading?
+            while backlogWindow == nil {
+                if start == nil, try depths.readyMessages(in: names.incidentsQueue) < backlog {
+                    start = CPUReading.take(workers: workerPIDs, broker: brokerPID)
+                }
+                if let start, try depths.readyMessages(in: sink) >= 2 * backlog {
+                    backlogWindow = (start, CPUReading.take(workers: workerPIDs, broker: brokerPID))
+                }
+                guard ContinuousClock.now < deadline else {
+                    throw BenchmarkError("the backlog's pages and status updates did not all arrive\n" + workerLogTail())
+                }
+                // Each look costs the broker a little: often while it cannot count, rarely when it does.
+                try await Task.sleep(for: .milliseconds(start == nil ? 2 : 20))
+            }
+            depths.deleteQueue(sink)
+            // The paced phase measures latency at a steady rate, not in the wake of a burst: the
+            // relay's marks and the store's checkpoints of the backlog finish first.
+            try await Task.sleep(for: .seconds(3))
+        }
+
+        // The phases after it watch every output as it arrives.
+        let collector = try await Collector(names: names, configuration: amqp, logger: logger)
+        func failure(_ what: String) -> BenchmarkError {
+            BenchmarkError("\(what)\ncounts: \(collector.counts)\n" + workerLogTail())
         }
 
         // Warm-up: the worker is up once it has paged one incident.
@@ -159,7 +207,7 @@ enum WorkerBenchmark {
         let timersCPU = CPUReading.take(workers: workerPIDs, broker: brokerPID)
 
         // Phase 4: steady timers among every escalation opened so far.
-        let openBeforeSteady = pacedCount + 1 + burst
+        let openBeforeSteady = backlog + pacedCount + 1 + burst
         let steadyStart = wallNanoseconds()
         let steadyMessages = try makeTriggers(prefix: "steady", type: "steady", count: steadyCount, exchange: names.incidentsExchange)
         let steadyStamps = try await publishPaced(steadyMessages, publisher: publisher, rate: steadyRate)
@@ -229,10 +277,31 @@ enum WorkerBenchmark {
         say("")
         say("== Worker benchmark: \(burst) incidents at full speed, \(pacedCount) paced at \(pacedRate)/s, \(workerCount == 1 ? "one worker" : "\(workerCount) workers"), SQLite store ==")
         say("load average: \(loadAtStart) at start, \(loadAverage()) at end (2 cores shared with other builds)")
+        func micros(_ value: Double?) -> String { value.map { String(format: "%.1f µs", $0) } ?? "?" }
         func row(_ figure: String, _ value: String, _ goal: String) {
             say(figure.padding(toLength: 58, withPad: " ", startingAt: 0) + " " + value.padding(toLength: 54, withPad: " ", startingAt: 0) + " " + goal)
         }
         row("figure", "value", "goal")
+        if let (start, end) = backlogWindow {
+            let seconds = Double(end.at - start.at) / 1e9
+            let messagesPerSecond = Double(3 * backlog) / seconds
+            func perMessage(_ end: Double?, _ start: Double?) -> Double? {
+                guard let end, let start else { return nil }
+                return (end - start) / Double(3 * backlog) * 1e6
+            }
+            say("like the relay: \(backlog) triggers queued before the worker started; their pages and status updates left in a quorum queue")
+            row("  incidents/s (first trigger taken → last output queued)", String(format: "%.0f/s over %.2f s", Double(backlog) / seconds, seconds), "")
+            row("  worker messages in + out /s", String(format: "%.0f/s (%d in, %d out)", messagesPerSecond, backlog, 2 * backlog), "")
+            if let relayRaw {
+                row(
+                    "  ratio worker (in + out)/s ÷ relay (in + out)/s",
+                    String(format: "%.3f  (÷ relayed/s: %.3f)", messagesPerSecond / (2 * relayRaw), messagesPerSecond / relayRaw), "≥ 0.5")
+            }
+            row(
+                "  CPU per message in or out",
+                "worker \(micros(perMessage(end.worker, start.worker))), broker \(micros(perMessage(end.broker, start.broker)))", "")
+        }
+        say("live: this benchmark publishes every trigger and consumes every output meanwhile, on the same broker and cores")
         row("triggers accepted (confirmed) per second", String(format: "%.0f/s", acceptedPerSecond), "")
         row("incidents/s (first publish → last first page)", String(format: "%.0f/s over %.1f s", incidentsPerSecond, burstSeconds), "")
         row(
@@ -249,12 +318,11 @@ enum WorkerBenchmark {
         } else {
             row("ratio worker ÷ relay", "not measured", "≥ 0.5")
         }
-        func micros(_ value: Double?) -> String { value.map { String(format: "%.1f µs", $0) } ?? "?" }
         row("CPU per message in or out, full-speed phase", "worker \(micros(workerCPU)), broker \(micros(brokerCPU))", "")
         row("  raw relay, same broker", "client \(micros(relayClientCPU)), broker \(micros(relayBrokerCPU))", "")
         row("first page latency, full speed", burstLatency.summary, "")
         row(String(format: "first page latency, paced (achieved %.0f/s)", pacedAchieved), pacedLatency.summary, "p99 ≤ 20 ms at 1,000/s")
-        row("open escalations when step-1 timers fired (peak)", "\(pacedCount + 1 + burst) (\(firedDuringIntake) of \(burst) fired during intake)", "10,000")
+        row("open escalations when step-1 timers fired (peak)", "\(backlog + pacedCount + 1 + burst) (\(firedDuringIntake) of \(burst) fired during intake)", "10,000")
         row("step-1 timers: came due / fired, per second", rates(of: burstTimers), "")
         row("timer lateness: step-2 page arrival − due (incl. relay)", arrivalLate.summary, "p99 ≤ 100 ms")
         row("timer lateness: sweep firing − due (worker's clock)", firingLate.summary, "")
