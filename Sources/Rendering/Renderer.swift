@@ -48,28 +48,28 @@ public struct Renderer: Sendable {
         plan.contact(page.contact)?.locale ?? plan.defaultLocale
     }
 
-    func values(_ page: Page, incident: IncidentState, at now: Timestamp, locale: String) -> [String: Any] {
-        let contact = plan.contact(page.contact)
-        var values = common(incident, locale: locale, at: now)
-        values["department"] = departmentName(page.department, locale)
-        values["department_id"] = page.department.rawValue
-        values["responsibilities"] =
-            document.names.responsibilities(page.department, locale: locale, defaultLocale: plan.defaultLocale)
-            ?? plan.department(page.department)?.responsibilities ?? []
-        values["contact"] = contact?.name ?? page.contact.rawValue
-        values["contact_id"] = page.contact.rawValue
-        values["channel"] = page.channel.channel.rawValue
-        values["round"] = "\(page.position.round)"
-        values["step"] = "\(page.position.step)"
-        values["ack_by"] = time(page.ackDeadline)
-        values["ack_within"] = DurationText.format(page.ackDeadline - now)
-        values["page_id"] = page.id.description
-        switch page.reason {
-        case .escalatedBy(let by): values["escalated_by"] = contactName(by)
-        case .engaged(.fallback(let from)): values["fallback_from"] = departmentName(from, locale)
-        default: break
+    func values(_ page: Page, incident: IncidentState, at now: Timestamp, locale: String) -> TemplateValues {
+        TemplateValues { name in
+            switch name {
+            case "department": departmentName(page.department, locale)
+            case "department_id": page.department.rawValue
+            case "responsibilities":
+                document.names.responsibilities(page.department, locale: locale, defaultLocale: plan.defaultLocale)
+                    ?? plan.department(page.department)?.responsibilities ?? []
+            case "contact": plan.contact(page.contact)?.name ?? page.contact.rawValue
+            case "contact_id": page.contact.rawValue
+            case "channel": page.channel.channel.rawValue
+            case "round": "\(page.position.round)"
+            case "step": "\(page.position.step)"
+            case "ack_by": time(page.ackDeadline)
+            case "ack_within": DurationText.format(page.ackDeadline - now)
+            case "page_id": page.id.description
+            case "escalated_by": if case .escalatedBy(let by) = page.reason { contactName(by) } else { nil }
+            case "fallback_from":
+                if case .engaged(.fallback(let from)) = page.reason { departmentName(from, locale) } else { nil }
+            default: common(name, incident, locale: locale, at: now)
+            }
         }
-        return values
     }
 
     /// The text of a status update for the command centre, in `locale` or the plan's default.
@@ -78,14 +78,23 @@ public struct Renderer: Sendable {
         return render(.status, locale: locale, values(update, incident: incident, locale: locale))
     }
 
-    func values(_ update: StatusUpdate, incident: IncidentState, locale: String) -> [String: Any] {
-        var values = common(incident, locale: locale, at: update.at)
+    func values(_ update: StatusUpdate, incident: IncidentState, locale: String) -> TemplateValues {
+        TemplateValues { name in
+            switch name {
+            case "state": Vocabulary(locale: locale).incident(update.state)
+            case "sequence": "\(update.sequence)"
+            case "reason":
+                Vocabulary(locale: locale).reason(
+                    update.reason, department: { departmentName($0, locale) }, contact: contactName)
+            case "departments": departmentItems(update, locale: locale)
+            default: common(name, incident, locale: locale, at: update.at)
+            }
+        }
+    }
+
+    private func departmentItems(_ update: StatusUpdate, locale: String) -> [[String: Any]] {
         let vocabulary = Vocabulary(locale: locale)
-        values["state"] = vocabulary.incident(update.state)
-        values["sequence"] = "\(update.sequence)"
-        values["reason"] = vocabulary.reason(
-            update.reason, department: { departmentName($0, locale) }, contact: contactName)
-        values["departments"] = update.departments.map { status -> [String: Any] in
+        return update.departments.map { status -> [String: Any] in
             var item: [String: Any] = [
                 "department": departmentName(status.department, locale),
                 "department_id": status.department.rawValue,
@@ -103,7 +112,6 @@ public struct Renderer: Sendable {
             if let at = status.acknowledgedAt { item["acknowledged_at"] = time(at) }
             return item
         }
-        return values
     }
 
     /// The text of one notice of a batch, for one parcel, in its customer's locale.
@@ -113,53 +121,59 @@ public struct Renderer: Sendable {
     }
 
     func values(_ batch: NoticeBatch, parcel: Parcel, incident: IncidentState, at now: Timestamp, locale: String)
-        -> [String: Any]
+        -> TemplateValues
     {
-        var values = common(incident, locale: locale, at: now)
-        values["kind"] = batch.kind.rawValue
-        values["waybill"] = parcel.waybill
-        values["customer_id"] = parcel.customerID
-        return values
+        TemplateValues { name in
+            switch name {
+            case "kind": batch.kind.rawValue
+            case "waybill": parcel.waybill
+            case "customer_id": parcel.customerID
+            default: common(name, incident, locale: locale, at: now)
+            }
+        }
     }
 
     // MARK: Values
 
-    private func common(_ incident: IncidentState, locale: String, at now: Timestamp) -> [String: Any] {
-        var values: [String: Any] = [
-            "plan": plan.name,
-            "drill": incident.drill,
-            "incident_id": incident.id.rawValue,
-            "incident_key": incident.key,
-            "type": document.names.incidentType(incident.type, locale: locale)
-                ?? plan.incidentType(incident.type)?.name ?? incident.type.rawValue,
-            "type_id": incident.type.rawValue,
-            "severity": incident.severity.roman,
-            "severity_name": document.names.severity(incident.severity, locale: locale)
-                ?? plan.severityLevel(incident.severity)?.name ?? incident.severity.roman,
-            "title": incident.title,
-            "opened_at": time(incident.openedAt),
-            "now": time(now),
-            "state": Vocabulary(locale: locale).incident(incident.overallStatus),
-            "affected": "\(incident.affectedParcels)",
-        ]
-        values["details"] = incident.details
-        values["site"] = incident.site
-        values["region"] = incident.region
-        values["occurred_at"] = incident.occurredAt.map(time)
-        values["eta"] = incident.eta.map(time)
-        values["hotline"] = document.hotline
-        values["support_email"] = document.supportEmail
-        return values
+    /// The value of a variable every template has.
+    private func common(_ name: String, _ incident: IncidentState, locale: String, at now: Timestamp) -> Any? {
+        switch name {
+        case "plan": plan.name
+        case "drill": incident.drill
+        case "incident_id": incident.id.rawValue
+        case "incident_key": incident.key
+        case "type":
+            document.names.incidentType(incident.type, locale: locale)
+                ?? plan.incidentType(incident.type)?.name ?? incident.type.rawValue
+        case "type_id": incident.type.rawValue
+        case "severity": incident.severity.roman
+        case "severity_name":
+            document.names.severity(incident.severity, locale: locale)
+                ?? plan.severityLevel(incident.severity)?.name ?? incident.severity.roman
+        case "title": incident.title
+        case "opened_at": time(incident.openedAt)
+        case "now": time(now)
+        case "state": Vocabulary(locale: locale).incident(incident.overallStatus)
+        case "affected": "\(incident.affectedParcels)"
+        case "details": incident.details
+        case "site": incident.site
+        case "region": incident.region
+        case "occurred_at": incident.occurredAt.map(time)
+        case "eta": incident.eta.map(time)
+        case "hotline": document.hotline
+        case "support_email": document.supportEmail
+        default: nil
+        }
     }
 
-    private func render(_ template: TemplateID, locale: String, _ values: [String: Any]) -> String {
+    private func render(_ template: TemplateID, locale: String, _ values: TemplateValues) -> String {
         guard let compiled = compiled[template]?[locale] ?? compiled[template]?[plan.defaultLocale] else { return "" }
         return compiled.render(values)
     }
 
     /// Renders and lists the variables the template asked for that had no value: tests use it
     /// to show a plan's templates never print a blank where a value belongs.
-    func renderListingMissing(_ template: TemplateID, locale: String, _ values: [String: Any]) -> (String, [String]) {
+    func renderListingMissing(_ template: TemplateID, locale: String, _ values: TemplateValues) -> (String, [String]) {
         guard let compiled = compiled[template]?[locale] else { return ("", ["<no template>"]) }
         let root = MissingValueRecorder(values)
         return (compiled.render(root), root.missing)
@@ -185,15 +199,35 @@ public struct Renderer: Sendable {
     }
 }
 
-/// Answers from a dictionary and notes every name asked for that had no value.
-private final class MissingValueRecorder: MustacheParent {
-    let values: [String: Any]
-    var missing: [String] = []
-
-    init(_ values: [String: Any]) { self.values = values }
+/// The variables of one rendering, each worked out when the template asks for it: a template
+/// names a few of the variables, and a value can cost a look-up in the plan or a time formatted.
+struct TemplateValues: MustacheParent {
+    let value: (String) -> Any?
 
     func child(named name: String) -> Any? {
-        guard let value = values[name] else {
+        let value = value(name)
+        if let text = value as? String { return Text(renderText: text) }
+        return value
+    }
+
+    /// A text as Mustache renders it at once, without asking what else it might be; a section
+    /// opened on it (`{{#site}}…{{site}}…{{/site}}`) looks every name up further down.
+    struct Text: MustacheCustomRenderable, MustacheParent {
+        let renderText: String
+        var isNull: Bool { false }
+        func child(named: String) -> Any? { nil }
+    }
+}
+
+/// Answers from the values and notes every name asked for that had no value.
+private final class MissingValueRecorder: MustacheParent {
+    let values: TemplateValues
+    var missing: [String] = []
+
+    init(_ values: TemplateValues) { self.values = values }
+
+    func child(named name: String) -> Any? {
+        guard let value = values.child(named: name) else {
             if !missing.contains(name) { missing.append(name) }
             return nil
         }

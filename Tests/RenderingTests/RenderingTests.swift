@@ -210,6 +210,56 @@ let parcels = [
     }
 }
 
+/// A template may name any variable config/README.md lists for its kind; each is worked out only
+/// when asked for, so each needs its own answer.
+@Test func everyDocumentedVariableHasAValue() throws {
+    let sample = try Renderer.load(contentsOf: samplePlanPath).document
+    /// Every variable of a kind once, lists as sections over their items.
+    func naming(_ names: [String]) -> TemplateSource {
+        let text = names.map { name in
+            switch name {
+            case "responsibilities": "{{#responsibilities}}{{.}}{{/responsibilities}}"
+            case "departments":
+                "{{#departments}}" + TemplateVariables.departmentItem.map { "{{\($0)}}" }.joined() + "{{/departments}}"
+            default: "{{\(name)}}"
+            }
+        }.joined(separator: "|")
+        return TemplateSource(text: text, line: 1, column: 1)
+    }
+    let locale = sample.plan.defaultLocale
+    var templates = sample.templates
+    for id in [TemplateID.page, .status, .notice(.initial)] {
+        templates[id] = [locale: naming(TemplateVariables.allowed(in: id))]
+    }
+    let renderer = Renderer(
+        document: PlanDocument(
+            file: sample.file, plan: sample.plan, locales: sample.locales, utcOffsetSeconds: sample.utcOffsetSeconds,
+            hotline: "+852 2345 6789", supportEmail: "care@example.com", names: sample.names, templates: templates))
+    let parcel = Parcel(waybill: "XD000001", customerID: "C-1", locale: locale)
+    let log = run(renderer, type: "vehicle-accident", severity: .serious, parcels: [parcel], until: 60)
+    var checked: Set<TemplateID> = []
+    for (now, action, state) in log {
+        switch action {
+        case .page(let page):
+            let missing = renderer.renderListingMissing(.page, locale: locale, renderer.values(page, incident: state, at: now, locale: locale)).1
+            #expect(Set(missing).isSubset(of: ["escalated_by", "fallback_from"]), "page: \(missing)")
+            checked.insert(.page)
+        case .publishStatus(let update):
+            let missing = renderer.renderListingMissing(.status, locale: locale, renderer.values(update, incident: state, locale: locale)).1
+            #expect(Set(missing).isSubset(of: ["acknowledged_by", "acknowledged_at"]), "status: \(missing)")
+            checked.insert(.status)
+        case .sendNotices(let batch) where batch.template == .notice(.initial):
+            let missing = renderer.renderListingMissing(
+                .notice(.initial), locale: locale, renderer.values(batch, parcel: parcel, incident: state, at: now, locale: locale)).1
+            #expect(missing == [], "notice: \(missing)")
+            checked.insert(.notice(.initial))
+        default:
+            continue
+        }
+    }
+    #expect(checked == [.page, .status, .notice(.initial)])
+}
+
 /// A compensation batch, which vehicle-accident III does not send, taken from a parcel-loss run.
 enum NoticeBatchSample {
     static func compensation(_ renderer: Renderer) -> NoticeBatch {
