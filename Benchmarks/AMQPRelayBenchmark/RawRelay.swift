@@ -9,7 +9,12 @@ import RawAMQP
 struct RawRelay {
     let configuration: AMQPConfiguration
 
-    func run(source: String, sink: String, count: Int, prefetch: UInt16, batchSize: Int) throws -> Int {
+    /// Relays `count` messages from `source` to `sink`, or through the exchange and routing key
+    /// `via` names.
+    func run(
+        source: String, sink: String, via topic: (exchange: String, routingKey: String)? = nil, count: Int, prefetch: UInt16,
+        batchSize: Int
+    ) throws -> Int {
         let consuming = try RawConnection(configuration, name: "raw relay consumer")
         let publishing = try RawConnection(configuration, name: "raw relay publisher")
         defer {
@@ -30,9 +35,12 @@ struct RawRelay {
         var nextSequence: UInt64 = 1
         var envelopes: [amqp_envelope_t] = []
         envelopes.reserveCapacity(batchSize)
-        let emptyExchange = escalator_amqp_empty_bytes()
-        let sinkKey = amqp_bytes_malloc_dup(sink.withCString { amqp_cstring_bytes($0) })
-        defer { amqp_bytes_free(sinkKey) }
+        let exchange = amqp_bytes_malloc_dup((topic?.exchange ?? "").withCString { amqp_cstring_bytes($0) })
+        let routingKey = amqp_bytes_malloc_dup((topic?.routingKey ?? sink).withCString { amqp_cstring_bytes($0) })
+        defer {
+            amqp_bytes_free(exchange)
+            amqp_bytes_free(routingKey)
+        }
 
         while relayed < count {
             // Take what has arrived, up to a batch: block for the first message only.
@@ -52,7 +60,7 @@ struct RawRelay {
 
             for index in envelopes.indices {
                 let status = amqp_basic_publish(
-                    publishing.state, 1, emptyExchange, sinkKey, 1, 0, &envelopes[index].message.properties,
+                    publishing.state, 1, exchange, routingKey, 1, 0, &envelopes[index].message.properties,
                     envelopes[index].message.body)
                 guard status == AMQP_STATUS_OK.rawValue else { throw BenchmarkError("raw publish failed (\(status))") }
             }

@@ -1,7 +1,9 @@
 // Relay throughput on the broker at ESCALATOR_AMQP_URL (scripts/benchmark-amqp starts a private
 // one): (a) a raw rabbitmq-c loop, the floor of any worker on this broker, and (b) the same relay
 // through the AMQP adapter, in the same process, alternating, on fresh quorum queues per run.
-// Persistent 100-byte messages; confirms and acks in batches.
+// Persistent 100-byte messages; confirms and acks in batches. Then (c) the raw loop again on
+// messages shaped as wire contract v1 shapes the worker's (RelayShape.contract), whose broker work
+// per message is the floor a worker keeping to the contract is compared with.
 import AMQP
 import Foundation
 import Logging
@@ -23,24 +25,60 @@ let logger: Logger = {
     return logger
 }()
 let configuration = try AMQPConfiguration(url: url, connectionName: "relay benchmark")
-let body = [UInt8](repeating: UInt8(ascii: "x"), count: 100)
 
-func queues(_ label: String, _ round: Int) -> (source: String, sink: String, topology: Topology) {
+/// What the relayed messages look like and where they go.
+struct RelayShape {
+    var label: String
+    var bodySize: Int
+    var properties: @Sendable (Int) -> MessageProperties
+    /// Published to this topic exchange under this routing key, the sink bound by `bindingKey`;
+    /// nil: to the default exchange, straight to the sink.
+    var topic: (exchange: String, routingKey: String, bindingKey: String)?
+    /// The source declared as Escalator declares its incidents queue: dead-lettering after a
+    /// delivery limit.
+    var sourceLikeIncidents: Bool
+
+    /// 100-byte messages from queue to queue: the plain floor.
+    static let plain = RelayShape(
+        label: "raw", bodySize: 100, properties: { MessageProperties(messageID: "m-\($0)") }, topic: nil,
+        sourceLikeIncidents: false)
+    /// Messages as wire contract v1 makes the worker's: a page's size and properties, published to
+    /// a topic exchange under a page's routing key, consumed from a queue declared as the incidents
+    /// queue is. The floor of any worker that keeps to the contract, on this broker.
+    static let contract = RelayShape(
+        label: "contract", bodySize: 530,
+        properties: {
+            MessageProperties(
+                contentType: "application/json", correlationID: "page:inc-\($0):load-desk:1:1:first",
+                replyTo: "escalator.replies", messageID: "page:inc-\($0):load-desk:1:1:first")
+        },
+        topic: ("bench.contract.pages", "page.sms.load-desk", "page.*.load-desk"), sourceLikeIncidents: true)
+}
+
+func queues(_ label: String, _ round: Int, shape: RelayShape = .plain) -> (source: String, sink: String, topology: Topology) {
     let source = "bench.\(label).\(round).source"
     let sink = "bench.\(label).\(round).sink"
-    let topology = Topology(queues: [
-        .init(name: source, arguments: ["x-queue-type": "quorum"]), .init(name: sink, arguments: ["x-queue-type": "quorum"]),
+    var topology = Topology(queues: [
+        shape.sourceLikeIncidents
+            ? .quorum(name: source, deliveryLimit: 5, deadLetterExchange: "bench.dead")
+            : .init(name: source, arguments: ["x-queue-type": "quorum"]),
+        .init(name: sink, arguments: ["x-queue-type": "quorum"]),
     ])
+    if let topic = shape.topic {
+        topology.exchanges.append(.init(name: topic.exchange))
+        topology.bindings.append(.init(queue: sink, exchange: topic.exchange, routingKey: topic.bindingKey))
+    }
     return (source, sink, topology)
 }
 
 /// Fills `queue` with `count` messages (not timed).
-func prefill(_ queue: String, topology: Topology) async throws {
+func prefill(_ queue: String, topology: Topology, shape: RelayShape = .plain) async throws {
     try await topology.declare(using: configuration, logger: logger)
     let publisher = AMQPPublisher(configuration: configuration, logger: logger)
+    let body = [UInt8](repeating: UInt8(ascii: "x"), count: shape.bodySize)
     for start in stride(from: 0, to: messagesPerRun, by: 1000) {
         let batch = (start..<min(start + 1000, messagesPerRun)).map {
-            OutboundMessage(exchange: "", routingKey: queue, body: body, properties: MessageProperties(messageID: "m-\($0)"))
+            OutboundMessage(exchange: "", routingKey: queue, body: body, properties: shape.properties($0))
         }
         let outcomes = try await publisher.publish(batch)
         guard outcomes.allSatisfy(\.isConfirmed) else { throw BenchmarkError("prefill was not confirmed") }
@@ -63,9 +101,9 @@ struct Measurement {
     var brokerMicrosecondsPerMessage: Double?
 }
 
-func measureRaw(round: Int) async throws -> Measurement {
-    let names = queues("raw", round)
-    try await prefill(names.source, topology: names.topology)
+func measureRaw(round: Int, shape: RelayShape = .plain) async throws -> Measurement {
+    let names = queues(shape.label, round, shape: shape)
+    try await prefill(names.source, topology: names.topology, shape: shape)
     let started = ContinuousClock.now
     let cpuStarted = cpuSecondsOfThisProcess()
     let brokerStarted = brokerPID.flatMap(cpuSeconds(ofProcess:))
@@ -75,7 +113,9 @@ func measureRaw(round: Int) async throws -> Measurement {
             do {
                 let relay = RawRelay(configuration: configuration)
                 continuation.resume(
-                    returning: try relay.run(source: names.source, sink: names.sink, count: messagesPerRun, prefetch: prefetch, batchSize: batchSize))
+                    returning: try relay.run(
+                        source: names.source, sink: names.sink, via: shape.topic.map { ($0.exchange, $0.routingKey) },
+                        count: messagesPerRun, prefetch: prefetch, batchSize: batchSize))
             } catch {
                 continuation.resume(throwing: error)
             }
@@ -122,26 +162,34 @@ extension Duration {
 }
 
 print("AMQP relay benchmark: \(messagesPerRun) persistent 100-byte messages per run, quorum queues, batches of \(batchSize), prefetch \(prefetch)")
+print("contract-shaped: the raw relay of 530-byte messages with a page's properties, through a topic exchange, from a queue declared as the incidents queue")
 print("broker: \(configuration.endpointDescription)")
 var raws: [Measurement] = []
+var contractShaped: [Measurement] = []
 var adapters: [Measurement] = []
 for round in 1...rounds {
     let raw = try await measureRaw(round: round)
     raws.append(raw)
     let adapter = try await measureAdapter(round: round)
     adapters.append(adapter)
+    let contract = try await measureRaw(round: round, shape: .contract)
+    contractShaped.append(contract)
     print(
         String(
-            format: "round %d: raw rabbitmq-c %.0f msg/s (%.1f µs CPU/msg), adapter %.0f msg/s (%.1f µs CPU/msg), ratio %.1f%%",
+            format: "round %d: raw rabbitmq-c %.0f msg/s (%.1f µs CPU/msg), adapter %.0f msg/s (%.1f µs CPU/msg), ratio %.1f%%; contract-shaped raw %.0f msg/s",
             round, raw.rate, raw.cpuMicrosecondsPerMessage, adapter.rate, adapter.cpuMicrosecondsPerMessage,
-            adapter.rate / raw.rate * 100))
+            adapter.rate / raw.rate * 100, contract.rate))
 }
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+/// "<rate> msg/s, <client> µs client CPU per message[, <broker> µs broker CPU per message]"
+func summary(_ runs: [Measurement]) -> String {
+    let broker = runs.compactMap(\.brokerMicrosecondsPerMessage)
+    return String(format: "%.0f msg/s, %.1f µs client CPU per message", median(runs.map(\.rate)), median(runs.map(\.cpuMicrosecondsPerMessage)))
+        + (broker.isEmpty ? "" : String(format: ", %.1f µs broker CPU per message", median(broker)))
+}
 let rawRate = median(raws.map(\.rate))
 let adapterRate = median(adapters.map(\.rate))
-let brokerCPU = raws.compactMap(\.brokerMicrosecondsPerMessage)
-print(
-    String(format: "median raw rabbitmq-c relay: %.0f msg/s, %.1f µs client CPU per message", rawRate, median(raws.map(\.cpuMicrosecondsPerMessage)))
-        + (brokerCPU.isEmpty ? "" : String(format: ", %.1f µs broker CPU per message", median(brokerCPU))))
+print("median raw rabbitmq-c relay: " + summary(raws))
 print(String(format: "median adapter relay:        %.0f msg/s, %.1f µs client CPU per message", adapterRate, median(adapters.map(\.cpuMicrosecondsPerMessage))))
 print(String(format: "ratio adapter/raw: %.1f%% (goal: at least 90%%)", adapterRate / rawRate * 100))
+print("median contract-shaped raw relay: " + summary(contractShaped))

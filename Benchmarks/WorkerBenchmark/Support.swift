@@ -233,7 +233,8 @@ struct PageFacts {
 }
 
 /// The raw rabbitmq-c relay of Benchmarks/AMQPRelayBenchmark, run as it is (one round) in a
-/// subprocess on the same broker: its median raw and adapter relay rates in messages per second.
+/// subprocess on the same broker: its median raw, adapter and contract-shaped relay rates in
+/// messages per second.
 /// What the raw relay printed: relayed messages per second, and CPU time per relayed message
 /// (its own, and the broker's when the broker's process is known).
 struct RelayFigures {
@@ -241,6 +242,9 @@ struct RelayFigures {
     var adapter: Double
     var rawClientMicroseconds: Double?
     var rawBrokerMicroseconds: Double?
+    /// The raw relay of messages shaped as the contract shapes the worker's.
+    var contractShaped: Double?
+    var contractShapedBrokerMicroseconds: Double?
 }
 
 func runRelayBenchmark(executable: String, url: String, messages: Int) async throws -> RelayFigures {
@@ -279,9 +283,11 @@ func runRelayBenchmark(executable: String, url: String, messages: Int) async thr
     else {
         throw BenchmarkError("the relay benchmark failed (status \(process.terminationStatus)):\n\(text)")
     }
+    let contractLine = "median contract-shaped raw relay:"
     return RelayFigures(
         raw: raw, adapter: adapter, rawClientMicroseconds: figure(rawLine, before: "µs client CPU"),
-        rawBrokerMicroseconds: figure(rawLine, before: "µs broker CPU"))
+        rawBrokerMicroseconds: figure(rawLine, before: "µs broker CPU"), contractShaped: figure(contractLine, before: "msg/s"),
+        contractShapedBrokerMicroseconds: figure(contractLine, before: "µs broker CPU"))
 }
 
 /// A line on standard output at once, also when it goes to a file (print buffers it there).

@@ -2,10 +2,11 @@
 // broker at ESCALATOR_AMQP_URL (scripts/benchmark-worker starts a private one). Five phases in
 // one run, then the figures against their goals:
 //
-// 0. backlog: ESCALATOR_BENCHMARK_BACKLOG triggers (default 10000; 0 skips it) queued before the
+// 0. backlog: ESCALATOR_BENCHMARK_BACKLOG triggers (default 10000; 0 skips it) queued before a
 //    worker starts, their pages and status updates left in a quorum queue nobody consumes: the
 //    conditions of the raw relay below, for a like-for-like ratio (Backlog.swift). Timed from the
-//    first trigger the worker takes to the last output queued. These incidents stay open.
+//    first trigger the worker takes to the last output queued. That worker and its store are
+//    then stopped; the phases below run on a fresh worker and store.
 // 1. paced: ESCALATOR_BENCHMARK_PACED_RATE incidents/s (default 1000) for
 //    ESCALATOR_BENCHMARK_PACED_SECONDS (default 5); trigger → first page latency. Their steps
 //    wait 10 minutes, so these incidents stay open and escalating for the rest of the run.
@@ -32,6 +33,7 @@ import AMQP
 import EscalatorProcessFixtures
 import Foundation
 import Logging
+import ProcessTimes
 import RawAMQP
 import Worker
 
@@ -94,7 +96,7 @@ enum WorkerBenchmark {
         if FileManager.default.isExecutableFile(atPath: relayBenchmark) {
             let rates = try await runRelayBenchmark(executable: relayBenchmark, url: url, messages: relayMessages)
             relayRuns.append(rates)
-            say(String(format: "relay before: raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s (%d messages)", rates.raw, rates.adapter, relayMessages))
+            say(String(format: "relay before: raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s, contract-shaped raw %.0f msg/s (%d messages)", rates.raw, rates.adapter, rates.contractShaped ?? 0, relayMessages))
         } else {
             say("relay: no AMQPRelayBenchmark at \(relayBenchmark); the ratio is not measured")
         }
@@ -117,56 +119,77 @@ enum WorkerBenchmark {
 
         var workerEnvironment = environment
         workerEnvironment["ESCALATOR_AMQP_URL"] = url
-        workerEnvironment["ESCALATOR_STORE"] = folder.appendingPathComponent("store.sqlite").path
         workerEnvironment["ESCALATOR_PLAN"] = plan
         workerEnvironment["ESCALATOR_SECRET"] = "worker benchmark secret"
         workerEnvironment["ESCALATOR_SECRET_FILE"] = ""
         workerEnvironment["ESCALATOR_LOG_LEVEL"] = environment["ESCALATOR_BENCHMARK_WORKER_LOG_LEVEL"] ?? "info"
         workerEnvironment.merge(names.workerEnvironment) { $1 }
-        // Several workers share the queues and the store, as ops scale out (ESCALATOR_BENCHMARK_WORKERS).
-        let workerLogs = (0..<workerCount).map { folder.appendingPathComponent(workerCount == 1 ? "worker.log" : "worker-\($0 + 1).log") }
-        let workers = try workerLogs.map { try WorkerProcess(executable: escalator, environment: workerEnvironment, log: $0) }
-        let workerPIDs = workers.map(\.pid)
-        for (worker, log) in zip(workers, workerLogs) {
-            say("worker pid \(worker.pid), log \(log.path), store \(folder.path)/store.sqlite")
+        /// Several workers share the queues and the store, as ops scale out (ESCALATOR_BENCHMARK_WORKERS).
+        func startWorkers(_ name: String) throws -> (processes: [WorkerProcess], logs: [URL]) {
+            var environment = workerEnvironment
+            environment["ESCALATOR_STORE"] = folder.appendingPathComponent("\(name).sqlite").path
+            let logs = (0..<workerCount).map { folder.appendingPathComponent(workerCount == 1 ? "\(name).log" : "\(name)-\($0 + 1).log") }
+            let processes = try logs.map { try WorkerProcess(executable: escalator, environment: environment, log: $0) }
+            for (worker, log) in zip(processes, logs) {
+                say("worker pid \(worker.pid), log \(log.path), store \(folder.path)/\(name).sqlite")
+            }
+            return (processes, logs)
         }
-        func workerLogTail() -> String {
-            let log = (try? String(contentsOf: workerLogs[0], encoding: .utf8)) ?? ""
-            return "worker log (tail):\n" + log.split(separator: "\n").suffix(20).joined(separator: "\n")
+        func logTail(_ log: URL) -> String {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            return "worker log (tail):\n" + text.split(separator: "\n").suffix(20).joined(separator: "\n")
+        }
+        /// SIGTERM drains; a worker still running after 20 s is killed. Their exit statuses.
+        func stop(_ workers: [WorkerProcess]) async -> [Int32?] {
+            var statuses: [Int32?] = []
+            for worker in workers {
+                let status = await worker.terminate(timeout: .seconds(20))
+                if status == nil { await worker.kill() }
+                statuses.append(status)
+            }
+            return statuses
         }
 
-        // Phase 0: the workers drain the backlog. Timed from the first trigger they take to the
-        // last output in the sink, as the relay is timed, from both queues' depths: the end is
-        // seen within 20 ms.
+        // Phase 0: workers of their own, on a store of their own, drain the backlog. Timed from
+        // the first trigger they take to the last output in the sink, as the relay is timed, from
+        // both queues' depths: the end is seen within 20 ms. Then they stop, and the phases after
+        // start from a fresh worker and store, as they did before this phase existed.
         var backlogWindow: (start: CPUReading, end: CPUReading)?
+        var backlogExitStatuses: [Int32?] = []
         if backlog > 0 {
+            let (backlogWorkers, logs) = try startWorkers("backlog")
+            let pids = backlogWorkers.map(\.pid)
             let depths = try RawConnection(amqp, name: "backlog watcher")
             defer { depths.close() }
             let deadline = ContinuousClock.now + .seconds(120 + backlog / 50)
             var start: CPUReading?
             while backlogWindow == nil {
                 if start == nil, try depths.readyMessages(in: names.incidentsQueue) < backlog {
-                    start = CPUReading.take(workers: workerPIDs, broker: brokerPID)
+                    start = CPUReading.take(workers: pids, broker: brokerPID)
                 }
                 if let start, try depths.readyMessages(in: sink) >= 2 * backlog {
-                    backlogWindow = (start, CPUReading.take(workers: workerPIDs, broker: brokerPID))
+                    backlogWindow = (start, CPUReading.take(workers: pids, broker: brokerPID))
                 }
                 guard ContinuousClock.now < deadline else {
-                    throw BenchmarkError("the backlog's pages and status updates did not all arrive\n" + workerLogTail())
+                    throw BenchmarkError("the backlog's pages and status updates did not all arrive\n" + logTail(logs[0]))
                 }
                 // Each look costs the broker a little: often while it cannot count, rarely when it does.
                 try await Task.sleep(for: .milliseconds(start == nil ? 2 : 20))
             }
+            backlogExitStatuses = await stop(backlogWorkers)
             depths.deleteQueue(sink)
-            // The paced phase measures latency at a steady rate, not in the wake of a burst: the
-            // relay's marks and the store's checkpoints of the backlog finish first.
-            try await Task.sleep(for: .seconds(3))
+            // The broker goes on compacting both queues' logs for a while; the paced phase's
+            // latency is measured once it is done, not beside it.
+            await waitUntilQuiet(broker: brokerPID)
         }
+
+        let (workers, workerLogs) = try startWorkers("store")
+        let workerPIDs = workers.map(\.pid)
 
         // The phases after it watch every output as it arrives.
         let collector = try await Collector(names: names, configuration: amqp, logger: logger)
         func failure(_ what: String) -> BenchmarkError {
-            BenchmarkError("\(what)\ncounts: \(collector.counts)\n" + workerLogTail())
+            BenchmarkError("\(what)\ncounts: \(collector.counts)\n" + logTail(workerLogs[0]))
         }
 
         // Warm-up: the worker is up once it has paged one incident.
@@ -207,7 +230,7 @@ enum WorkerBenchmark {
         let timersCPU = CPUReading.take(workers: workerPIDs, broker: brokerPID)
 
         // Phase 4: steady timers among every escalation opened so far.
-        let openBeforeSteady = backlog + pacedCount + 1 + burst
+        let openBeforeSteady = pacedCount + 1 + burst
         let steadyStart = wallNanoseconds()
         let steadyMessages = try makeTriggers(prefix: "steady", type: "steady", count: steadyCount, exchange: names.incidentsExchange)
         let steadyStamps = try await publishPaced(steadyMessages, publisher: publisher, rate: steadyRate)
@@ -216,13 +239,7 @@ enum WorkerBenchmark {
         }
         try await Task.sleep(for: .seconds(1))
         let steadyCPU = CPUReading.take(workers: workerPIDs, broker: brokerPID)
-        // SIGTERM drains; a worker still running after 20 s is killed.
-        var exitStatuses: [Int32?] = []
-        for worker in workers {
-            let status = await worker.terminate(timeout: .seconds(20))
-            if status == nil { await worker.kill() }
-            exitStatuses.append(status)
-        }
+        let exitStatuses = await stop(workers)
         await publisher.close()
         let arrivals = collector.arrivals
         let duplicates = collector.duplicates
@@ -232,7 +249,7 @@ enum WorkerBenchmark {
         if FileManager.default.isExecutableFile(atPath: relayBenchmark) {
             let rates = try await runRelayBenchmark(executable: relayBenchmark, url: url, messages: relayMessages)
             relayRuns.append(rates)
-            say(String(format: "relay after:  raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s (%d messages)", rates.raw, rates.adapter, relayMessages))
+            say(String(format: "relay after:  raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s, contract-shaped raw %.0f msg/s (%d messages)", rates.raw, rates.adapter, rates.contractShaped ?? 0, relayMessages))
         }
 
         // The figures.
@@ -262,6 +279,7 @@ enum WorkerBenchmark {
         let steadyFirstPage = Percentiles(latencies(steadyFirst, stamps: steadyStamps))
         func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
         let relayRaw = mean(relayRuns.map(\.raw))
+        let relayContract = mean(relayRuns.compactMap(\.contractShaped))
         // Per message in or out: a relayed message is one of each.
         let relayClientCPU = mean(relayRuns.compactMap(\.rawClientMicroseconds)).map { $0 / 2 }
         let relayBrokerCPU = mean(relayRuns.compactMap(\.rawBrokerMicroseconds)).map { $0 / 2 }
@@ -297,6 +315,11 @@ enum WorkerBenchmark {
                     "  ratio worker (in + out)/s ÷ relay (in + out)/s",
                     String(format: "%.3f  (÷ relayed/s: %.3f)", messagesPerSecond / (2 * relayRaw), messagesPerSecond / relayRaw), "≥ 0.5")
             }
+            if let relayContract {
+                row(
+                    "  … ÷ contract-shaped relay (in + out)/s",
+                    String(format: "%.3f  (÷ relayed/s: %.3f)", messagesPerSecond / (2 * relayContract), messagesPerSecond / relayContract), "")
+            }
             row(
                 "  CPU per message in or out",
                 "worker \(micros(perMessage(end.worker, start.worker))), broker \(micros(perMessage(end.broker, start.broker)))", "")
@@ -318,11 +341,20 @@ enum WorkerBenchmark {
         } else {
             row("ratio worker ÷ relay", "not measured", "≥ 0.5")
         }
+        if let relayContract {
+            row(
+                "contract-shaped raw relay msgs/s (relayed)",
+                String(format: "%.0f/s, ", relayContract)
+                    + "broker \(micros(mean(relayRuns.compactMap(\.contractShapedBrokerMicroseconds)).map { $0 / 2 })) per message in or out", "")
+            row(
+                "  ratio worker (in + out)/s ÷ it (in + out)/s",
+                String(format: "%.3f  (÷ relayed/s: %.3f)", messagesPerSecond / (2 * relayContract), messagesPerSecond / relayContract), "")
+        }
         row("CPU per message in or out, full-speed phase", "worker \(micros(workerCPU)), broker \(micros(brokerCPU))", "")
         row("  raw relay, same broker", "client \(micros(relayClientCPU)), broker \(micros(relayBrokerCPU))", "")
         row("first page latency, full speed", burstLatency.summary, "")
         row(String(format: "first page latency, paced (achieved %.0f/s)", pacedAchieved), pacedLatency.summary, "p99 ≤ 20 ms at 1,000/s")
-        row("open escalations when step-1 timers fired (peak)", "\(backlog + pacedCount + 1 + burst) (\(firedDuringIntake) of \(burst) fired during intake)", "10,000")
+        row("open escalations when step-1 timers fired (peak)", "\(pacedCount + 1 + burst) (\(firedDuringIntake) of \(burst) fired during intake)", "10,000")
         row("step-1 timers: came due / fired, per second", rates(of: burstTimers), "")
         row("timer lateness: step-2 page arrival − due (incl. relay)", arrivalLate.summary, "p99 ≤ 100 ms")
         row("timer lateness: sweep firing − due (worker's clock)", firingLate.summary, "")
@@ -343,10 +375,23 @@ enum WorkerBenchmark {
         say(
             "output counted: \(arrivals.count) messages, and \(duplicates) published again under a message id already seen; "
                 + "dead letters \(deadLetters); worker exit status "
-                + exitStatuses.map { $0.map { "\($0)" } ?? "killed" }.joined(separator: ", "))
+                + (backlogExitStatuses + exitStatuses).map { $0.map { "\($0)" } ?? "killed" }.joined(separator: ", "))
         say("by routing key: " + finalCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         let missing = firstPages.filter { $0 == nil }.count + secondPages.filter { $0 == nil }.count
         if missing > 0 { say("warning: \(missing) pages could not be matched to their incident") }
+    }
+
+    /// Until the broker uses under a tenth of a core for a second (at most 30 s).
+    static func waitUntilQuiet(broker: Int32?) async {
+        guard let broker else { return }
+        let deadline = ContinuousClock.now + .seconds(30)
+        var previous = cpuSeconds(ofProcess: broker)
+        while ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .seconds(1))
+            let now = cpuSeconds(ofProcess: broker)
+            if let now, let before = previous, now - before < 0.1 { return }
+            previous = now
+        }
     }
 
     struct Seen {
