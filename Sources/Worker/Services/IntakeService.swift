@@ -55,18 +55,25 @@ final class IntakeService: Service, Sendable {
         // Two batches in flight: while one is written (the store's single writer), the next one's
         // transitions are worked out against what is committed so far (`IncidentStore.prepare`).
         var writing: Task<Void, Never>?
+        var arrivals = ArrivalRate()
         while !Task.isShuttingDownGracefully {
             // Waiting for deliveries ends at shutdown; a batch in hand is always finished.
             let batch = try? await cancelWhenGracefulShutdown { [consumer, batchSize] in
                 try await consumer.nextBatch(maximumCount: batchSize)
             }
             guard var deliveries = batch else { break }
-            if deliveries.count < batchSize / 4, linger > .zero {
-                // Few arrived at once: a moment more lets the next ones share the transaction
-                // (one disk sync, one relay round) instead of each paying for its own.
+            var taken = clock.now()
+            if deliveries.count < batchSize / 4, linger > .zero,
+                arrivals.expectMore(within: linger, after: deliveries.count, at: taken)
+            {
+                // Few arrived at once, but more are coming: a moment more lets the next ones share
+                // the transaction (one disk sync, one relay round) instead of each paying for its
+                // own. When they come further apart than that, waiting would only make each later.
                 try? await Task.sleep(for: linger)
                 deliveries += consumer.availableDeliveries(maximumCount: batchSize - deliveries.count)
+                taken = clock.now()
             }
+            arrivals.lastTaken = taken
             let pending = await prepare(deliveries)
             await writing?.value
             writing = Task { await self.write(pending) }
@@ -77,6 +84,19 @@ final class IntakeService: Service, Sendable {
     }
 
     typealias Pending = [(delivery: Delivery, work: Work)]
+
+    /// How fast deliveries have been arriving, from one batch to the next.
+    struct ArrivalRate {
+        /// When the intake last took every delivery that had arrived.
+        var lastTaken: Timestamp?
+
+        /// Whether, at the rate of the `count` deliveries that arrived since the last were taken,
+        /// at least one more arrives within `linger`: waiting for it is worth a shared transaction.
+        func expectMore(within linger: Duration, after count: Int, at now: Timestamp) -> Bool {
+            guard let lastTaken else { return false }
+            return now - lastTaken <= linger * count
+        }
+    }
 
     /// Decodes and validates the deliveries (dead-lettering what the contract refuses) and
     /// prepares their transitions.
