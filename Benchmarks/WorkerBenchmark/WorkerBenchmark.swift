@@ -1,4 +1,5 @@
-// End to end (issue #6): one `escalator worker` process (release build, SQLite store) against the
+// End to end (issue #6): one `escalator worker` process (release build; SQLite store, or the
+// PostgreSQL database at ESCALATOR_BENCHMARK_POSTGRES_URL, a schema per phase) against the
 // broker at ESCALATOR_AMQP_URL (scripts/benchmark-worker starts a private one). Five phases in
 // one run, then the figures against their goals:
 //
@@ -81,6 +82,8 @@ enum WorkerBenchmark {
         let workerCount = max(1, setting("ESCALATOR_BENCHMARK_WORKERS", 1))
         let lanes = setting("ESCALATOR_BENCHMARK_LANES", 8)
         let backlog = setting("ESCALATOR_BENCHMARK_BACKLOG", 10_000)
+        let postgres = environment["ESCALATOR_BENCHMARK_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        let storeKind = postgres == nil ? "SQLite store" : "PostgreSQL store"
         let brokerPID = Int32(environment["ESCALATOR_BENCHMARK_BROKER_PID"] ?? "")
         guard FileManager.default.isExecutableFile(atPath: escalator) else {
             throw BenchmarkError("no escalator executable at \(escalator); build it with swift build -c release --product escalator")
@@ -124,14 +127,21 @@ enum WorkerBenchmark {
         workerEnvironment["ESCALATOR_SECRET_FILE"] = ""
         workerEnvironment["ESCALATOR_LOG_LEVEL"] = environment["ESCALATOR_BENCHMARK_WORKER_LOG_LEVEL"] ?? "info"
         workerEnvironment.merge(names.workerEnvironment) { $1 }
+        /// A fresh store per phase: a SQLite file, or a schema of its own on the PostgreSQL database
+        /// at ESCALATOR_BENCHMARK_POSTGRES_URL.
+        let run = names.incidentsQueue.split(separator: ".").dropFirst().first.map(String.init) ?? "run"
+        func store(_ name: String) -> String {
+            guard let postgres else { return folder.appendingPathComponent("\(name).sqlite").path }
+            return "\(postgres)\(postgres.contains("?") ? "&" : "?")schema=bench_\(run)_\(name)"
+        }
         /// Several workers share the queues and the store, as ops scale out (ESCALATOR_BENCHMARK_WORKERS).
         func startWorkers(_ name: String) throws -> (processes: [WorkerProcess], logs: [URL]) {
             var environment = workerEnvironment
-            environment["ESCALATOR_STORE"] = folder.appendingPathComponent("\(name).sqlite").path
+            environment["ESCALATOR_STORE"] = store(name)
             let logs = (0..<workerCount).map { folder.appendingPathComponent(workerCount == 1 ? "\(name).log" : "\(name)-\($0 + 1).log") }
             let processes = try logs.map { try WorkerProcess(executable: escalator, environment: environment, log: $0) }
             for (worker, log) in zip(processes, logs) {
-                say("worker pid \(worker.pid), log \(log.path), store \(folder.path)/\(name).sqlite")
+                say("worker pid \(worker.pid), log \(log.path), store \(store(name))")
             }
             return (processes, logs)
         }
@@ -293,7 +303,7 @@ enum WorkerBenchmark {
         let deadLetters = arrivals.filter { $0.exchange == names.deadLetterExchange }.count
 
         say("")
-        say("== Worker benchmark: \(burst) incidents at full speed, \(pacedCount) paced at \(pacedRate)/s, \(workerCount == 1 ? "one worker" : "\(workerCount) workers"), SQLite store ==")
+        say("== Worker benchmark: \(burst) incidents at full speed, \(pacedCount) paced at \(pacedRate)/s, \(workerCount == 1 ? "one worker" : "\(workerCount) workers"), \(storeKind) ==")
         say("load average: \(loadAtStart) at start, \(loadAverage()) at end (2 cores shared with other builds)")
         func micros(_ value: Double?) -> String { value.map { String(format: "%.1f µs", $0) } ?? "?" }
         func row(_ figure: String, _ value: String, _ goal: String) {

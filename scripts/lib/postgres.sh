@@ -1,7 +1,8 @@
 # A private PostgreSQL cluster for Escalator's tests and demo: its own data folder, port and
 # socket under the build area, so it never touches another cluster on the machine. Sourced.
 #
-#   postgres_start DIR PORT   initdb (first time) and start; exports ESCALATOR_TEST_POSTGRES_URL
+#   postgres_start DIR PORT   initdb (first time) and start; exports ESCALATOR_TEST_POSTGRES_URL.
+#                             Disk syncs are off for tests; ESCALATOR_POSTGRES_FSYNC=on for benchmarks.
 #   postgres_stop DIR         fast shutdown
 
 postgres_bin() {
@@ -28,7 +29,7 @@ postgres_start() {
     # A cluster left running by an interrupted run is stopped first, so this run starts clean.
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && postgres_stop "$dir"
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=${ESCALATOR_POSTGRES_FSYNC:-off} -c max_connections=200" start >/dev/null \
         || { tail -n 20 "$dir/server.log" >&2; return 1; }
     postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'escalator'" | grep -q 1 \
