@@ -102,10 +102,14 @@ struct Writer {
     }
 
     /// Applies one message. In a batch (`savepoint`) a conflict or failure rolls back this
-    /// message's savepoint only. Alone, it saves the savepoint's two round trips: a conflict or
-    /// failure throws `RolledBackMessage`, and the caller rolls the whole transaction back.
-    func applyOne(_ request: ApplyRequest, savepoint: Bool) async throws -> Result<ApplyOutcome, any Error> {
-        if try await inboxContains(request.messageID) {
+    /// message's savepoint only. Without one, it saves the savepoint's two round trips: a
+    /// conflict or failure throws `RolledBackMessage`, and the caller rolls the whole transaction
+    /// back. Without `lookingUpInbox` (the caller looked the batch up), a message processed since
+    /// is found by its inbox id's unique violation, a conflict.
+    func applyOne(_ request: ApplyRequest, lookingUpInbox: Bool = true, savepoint: Bool) async throws
+        -> Result<ApplyOutcome, any Error>
+    {
+        if lookingUpInbox, try await inboxContains(request.messageID) {
             // The due time fired and took effect already (a lapsed lease let a second worker
             // claim it): it is done either way.
             if let claim = request.completing { try await deleteFired(claim) }
@@ -342,6 +346,11 @@ struct Writer {
 
     private func inboxContains(_ messageID: String) async throws -> Bool {
         try await !run("SELECT 1 FROM inbox WHERE message_id = \(messageID)").isEmpty
+    }
+
+    /// Whether any of the messages was processed already, in one round trip.
+    func inboxContainsAny(_ messageIDs: [String]) async throws -> Bool {
+        try await !run("SELECT 1 FROM inbox WHERE message_id = ANY(\(messageIDs)) LIMIT 1").isEmpty
     }
 
     func loadIncident(_ lookup: IncidentLookup) async throws -> StoredIncident? {

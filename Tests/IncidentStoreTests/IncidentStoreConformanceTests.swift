@@ -55,6 +55,24 @@ struct IncidentStoreConformanceTests {
         }
     }
 
+    @Test("A redelivered message amid new ones is already processed, and the new ones take effect", arguments: StoreFactory.all)
+    func redeliveredMessageAmidNewOnes(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            let redelivered = worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0)
+            _ = try await store.apply(redelivered)
+            let results = try await store.apply(batch: [
+                worker.trigger(messageID: "incident:e2", key: "fire-2", incident: "inc-2", at: t0),
+                redelivered,
+                worker.trigger(messageID: "incident:e3", key: "fire-3", incident: "inc-3", at: t0),
+            ]).map { try $0.get() }
+            #expect(results[0].applied?.opened == true)
+            #expect(results[1] == .alreadyProcessed)
+            #expect(results[2].applied?.opened == true)
+            #expect(try await store.openIncidents().map(\.id) == ["inc-1", "inc-2", "inc-3"])
+            #expect(try await store.incident(.id("inc-1"))?.version == 1)
+        }
+    }
+
     @Test("A message for no known incident is recorded as processed and changes nothing", arguments: StoreFactory.all)
     func messageForNoIncident(factory: StoreFactory) async throws {
         try await factory.withStore { store in
