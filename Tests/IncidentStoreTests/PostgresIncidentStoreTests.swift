@@ -223,22 +223,28 @@ extension TestPostgres {
         $0.isEmpty ? nil : $0
     }
 
-    /// A loopback port nobody listens on now.
+    /// A loopback port nobody listens on now, below the range the kernel picks clients' ports
+    /// from: a client connecting there while nothing listens can then never be given that same
+    /// port as its own and connect to itself, then wait forever for the server's first reply.
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        let firstEphemeral = range?.first ?? 32768
+        for _ in 0..<100 {
+            let port = Int.random(in: 20000..<min(30000, firstEphemeral))
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
             }
+            if bound { return port }
         }
-        try #require(bound, "cannot find a free loopback port")
-        return Int(UInt16(bigEndian: address.sin_port))
+        try #require(Bool(false), "cannot find a free loopback port between 20000 and 30000")
+        return 0
     }
 }
 
