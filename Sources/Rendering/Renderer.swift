@@ -211,11 +211,13 @@ struct TemplateValues: MustacheParent {
     }
 
     /// A text as Mustache renders it at once, without asking what else it might be; a section
-    /// opened on it (`{{#site}}…{{site}}…{{/site}}`) looks every name up further down.
-    struct Text: MustacheCustomRenderable, MustacheParent {
+    /// opened on it (`{{#site}}…{{site}}…{{/site}}`) looks every name up further down, and a
+    /// transform (`{{uppercased(title)}}`) works as on the text itself.
+    struct Text: MustacheCustomRenderable, MustacheParent, MustacheTransformable {
         let renderText: String
         var isNull: Bool { false }
         func child(named: String) -> Any? { nil }
+        func transform(_ name: String) -> Any? { renderText.transform(name) }
     }
 }
 

@@ -210,6 +210,29 @@ let parcels = [
     }
 }
 
+/// Mustache's transforms work on the variables' texts as on any text.
+@Test func transformsApplyToTexts() throws {
+    let sample = try Renderer.load(contentsOf: samplePlanPath).document
+    let locale = sample.plan.defaultLocale
+    var templates = sample.templates
+    templates[.page] = [
+        locale: TemplateSource(
+            text: "{{uppercased(contact)}}|{{#empty(details)}}none{{/empty(details)}}{{^empty(details)}}some{{/empty(details)}}",
+            line: 1, column: 1)
+    ]
+    let renderer = Renderer(
+        document: PlanDocument(
+            file: sample.file, plan: sample.plan, locales: sample.locales, names: sample.names, templates: templates))
+    let log = run(renderer, type: "vehicle-accident", severity: .serious, until: 0)
+    let (now, page, state) = try #require(
+        log.lazy.compactMap { entry -> (Timestamp, Page, IncidentState)? in
+            if case .page(let page) = entry.1 { (entry.0, page, entry.2) } else { nil }
+        }.first)
+    let text = renderer.renderListingMissing(.page, locale: locale, renderer.values(page, incident: state, at: now, locale: locale)).0
+    let contact = try #require(renderer.document.plan.contact(page.contact)?.name)
+    #expect(text == contact.uppercased() + "|some")
+}
+
 /// A template may name any variable config/README.md lists for its kind; each is worked out only
 /// when asked for, so each needs its own answer.
 @Test func everyDocumentedVariableHasAValue() throws {
