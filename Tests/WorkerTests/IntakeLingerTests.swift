@@ -1,4 +1,3 @@
-import CallTree
 import Testing
 
 @testable import Worker
@@ -6,7 +5,7 @@ import Testing
 @Suite("Intake lingers for company only when more events are coming")
 struct IntakeLingerTests {
     let linger = Duration.milliseconds(2)
-    let start = Timestamp(secondsSinceEpoch: 1_800_000_000)
+    let start = ContinuousClock.now
 
     @Test("The first batch of a quiet worker goes at once: nothing says another event is near")
     func firstBatchGoesAtOnce() {

@@ -62,7 +62,7 @@ final class IntakeService: Service, Sendable {
                 try await consumer.nextBatch(maximumCount: batchSize)
             }
             guard var deliveries = batch else { break }
-            var taken = clock.now()
+            var taken = ContinuousClock.now
             if deliveries.count < batchSize / 4, linger > .zero,
                 arrivals.expectMore(within: linger, after: deliveries.count, at: taken)
             {
@@ -71,7 +71,7 @@ final class IntakeService: Service, Sendable {
                 // own. When they come further apart than that, waiting would only make each later.
                 try? await Task.sleep(for: linger)
                 deliveries += consumer.availableDeliveries(maximumCount: batchSize - deliveries.count)
-                taken = clock.now()
+                taken = ContinuousClock.now
             }
             arrivals.lastTaken = taken
             let pending = await prepare(deliveries)
@@ -85,14 +85,15 @@ final class IntakeService: Service, Sendable {
 
     typealias Pending = [(delivery: Delivery, work: Work)]
 
-    /// How fast deliveries have been arriving, from one batch to the next.
+    /// How fast deliveries have been arriving, from one batch to the next, on the monotonic clock:
+    /// the intake's own pacing, not a time of the domain.
     struct ArrivalRate {
         /// When the intake last took every delivery that had arrived.
-        var lastTaken: Timestamp?
+        var lastTaken: ContinuousClock.Instant?
 
         /// Whether, at the rate of the `count` deliveries that arrived since the last were taken,
         /// at least one more arrives within `linger`: waiting for it is worth a shared transaction.
-        func expectMore(within linger: Duration, after count: Int, at now: Timestamp) -> Bool {
+        func expectMore(within linger: Duration, after count: Int, at now: ContinuousClock.Instant) -> Bool {
             guard let lastTaken else { return false }
             return now - lastTaken <= linger * count
         }
