@@ -9,15 +9,17 @@ import CallTree
 /// Times always come from the caller (`now`, `at`): the store never reads a clock, so tests and
 /// replays are exact.
 public protocol IncidentStore: Sendable {
-    /// Applies several messages in one transaction, in order, each inside its own savepoint:
-    /// one message's failing transition (or conflict) rolls back that message only. Returns one
-    /// result per request, in the same order. Throws only when the whole transaction failed
-    /// (database unreachable, disk full): then nothing of the batch was kept.
+    /// Applies several messages in one transaction, in order, as if each were inside its own
+    /// savepoint: one message's failing transition (or conflict) keeps nothing of that message
+    /// only. Returns one result per request, in the same order. Throws only when the whole
+    /// transaction failed (database unreachable, disk full): then nothing of the batch was kept.
     ///
-    /// For each request: if its `messageID` is in the inbox the result is `.alreadyProcessed`
-    /// and its transition is not run. Otherwise the incident is looked up, the transition run,
-    /// the new state compare-and-set on the version read, the timeline, due times, outbox rows,
-    /// parcels and notice marks written, `completing` deleted, and the message id recorded.
+    /// For each request: if its `messageID` is in the inbox the result is `.alreadyProcessed`.
+    /// Otherwise the incident is looked up, the transition run, the new state compare-and-set on
+    /// the version read, the timeline, due times, outbox rows, parcels and notice marks written,
+    /// `completing` deleted, and the message id recorded. A store may first try the batch as if
+    /// every message took effect and, when one does not, roll it back and apply it again message
+    /// by message: transitions (pure) and `beforeCommit` hooks can then run more than once.
     func apply(batch: [ApplyRequest]) async throws -> [Result<ApplyOutcome, any Error>]
 
     /// Runs each request's transition against the incident as it is now, without taking the

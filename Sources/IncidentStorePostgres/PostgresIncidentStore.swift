@@ -8,8 +8,9 @@ import Synchronization
 
 /// The store for workers on several hosts: one PostgreSQL database they all share, through a
 /// pool of connections (postgres-nio's `PostgresClient`). Same behaviour as the SQLite store;
-/// `apply(batch:)` is one transaction with a savepoint per message, each state change a
-/// compare-and-set on the incident's version, due times claimed with `FOR UPDATE SKIP LOCKED`.
+/// `apply(batch:)` is one transaction, tried first without savepoints and, when a message keeps
+/// nothing, again with a savepoint per message; each state change a compare-and-set on the
+/// incident's version, due times claimed with `FOR UPDATE SKIP LOCKED`.
 ///
 /// It is a `Service`: `run()` runs the connection pool, and calls wait for it. Add the store to
 /// the worker's `ServiceGroup` before the services that use it (or use `withStore`).
