@@ -16,11 +16,9 @@ struct RawRelay {
         batchSize: Int
     ) throws -> Int {
         let consuming = try RawConnection(configuration, name: "raw relay consumer")
+        defer { consuming.close() }
         let publishing = try RawConnection(configuration, name: "raw relay publisher")
-        defer {
-            consuming.close()
-            publishing.close()
-        }
+        defer { publishing.close() }
         amqp_basic_qos(consuming.state, 1, 0, prefetch, 0)
         try consuming.check("basic.qos")
         source.withCString { queue in

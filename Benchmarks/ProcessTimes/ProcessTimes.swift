@@ -18,3 +18,19 @@ public func cpuSeconds(ofProcess pid: Int32) -> Double? {
     guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
+
+/// CPU seconds of a process and of its children now running: a PostgreSQL server's postmaster
+/// and the backend serving each connection. Children that ended are not counted.
+public func cpuSeconds(ofProcessAndChildren root: Int32) -> Double? {
+    guard let own = cpuSeconds(ofProcess: root) else { return nil }
+    let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Double? in
+        guard let pid = Int32(entry), pid != root,
+            let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")")
+        else { return nil }
+        // Field 4, the parent's pid, follows the state after the command name.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 2, Int32(fields[1]) == root else { return nil }
+        return cpuSeconds(ofProcess: pid)
+    }
+    return own + children.reduce(0, +)
+}

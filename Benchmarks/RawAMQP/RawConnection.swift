@@ -9,7 +9,8 @@ public final class RawConnection {
     public init(_ configuration: AMQPConfiguration, name: String) throws(RawAMQPError) {
         state = amqp_new_connection()
         let socket = amqp_tcp_socket_new(state)
-        guard amqp_socket_open(socket, configuration.host, Int32(configuration.port)) == AMQP_STATUS_OK.rawValue else {
+        guard let socket, amqp_socket_open(socket, configuration.host, Int32(configuration.port)) == AMQP_STATUS_OK.rawValue
+        else {
             amqp_destroy_connection(state)
             throw RawAMQPError("\(name): cannot connect to \(configuration.host):\(configuration.port)")
         }
@@ -21,7 +22,12 @@ public final class RawConnection {
             throw RawAMQPError("\(name): login failed")
         }
         amqp_channel_open(state, 1)
-        try check("\(name): channel.open")
+        do {
+            try check("\(name): channel.open")
+        } catch {
+            amqp_destroy_connection(state)
+            throw error
+        }
     }
 
     /// Throws unless the last synchronous call succeeded.

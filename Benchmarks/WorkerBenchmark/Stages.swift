@@ -68,7 +68,7 @@ enum Stages {
             let store = try SQLiteIncidentStore(
                 configuration: SQLiteIncidentStoreConfiguration(
                     path: folder.appendingPathComponent("s.sqlite").path,
-                    durability: environment["ESCALATOR_BENCHMARK_DURABILITY"].flatMap { .init(rawValue: $0) } ?? .full,
+                    durability: environment["ESCALATOR_BENCHMARK_DURABILITY"].flatMap { .init(rawValue: $0.uppercased()) } ?? .full,
                     checkpointInterval: .milliseconds(Int(environment["ESCALATOR_BENCHMARK_CHECKPOINT_MS"] ?? "") ?? 200)),
                 logger: Logger(label: "stages"))
             var prepared: [ApplyRequest] = []

@@ -102,17 +102,21 @@ struct ThreadTimes {
 struct CPUReading {
     var worker: Double?
     var broker: Double?
+    /// The PostgreSQL server's, when the workers use one (ESCALATOR_BENCHMARK_DATABASE_PID).
+    var database: Double?
     var benchmark: Double
     var at: Int64
     var workerThreads: ThreadTimes
     var brokerThreads: ThreadTimes
+
+    static let databasePID = ProcessInfo.processInfo.environment["ESCALATOR_BENCHMARK_DATABASE_PID"].flatMap { Int32($0) }
 
     /// The workers' figures are their sum.
     static func take(workers: [Int32], broker: Int32?) -> CPUReading {
         let workerSeconds = workers.compactMap(cpuSeconds(ofProcess:))
         return CPUReading(
             worker: workerSeconds.isEmpty ? nil : workerSeconds.reduce(0, +), broker: broker.flatMap(cpuSeconds(ofProcess:)),
-            benchmark: cpuSecondsOfThisProcess(), at: wallNanoseconds(), workerThreads: ThreadTimes.take(workers),
+            database: databasePID.flatMap(cpuSeconds(ofProcessAndChildren:)), benchmark: cpuSecondsOfThisProcess(), at: wallNanoseconds(), workerThreads: ThreadTimes.take(workers),
             brokerThreads: ThreadTimes.take(broker.map { [$0] } ?? []))
     }
 
@@ -130,10 +134,9 @@ struct CPUReading {
             guard let end, let begin else { return "\(name) ?" }
             return name + String(format: " %.1f s (%.0f%% of a core)", end - begin, (end - begin) / wall * 100)
         }
-        return [
-            part("worker", worker, start.worker), part("broker", broker, start.broker),
-            part("benchmark", benchmark, start.benchmark),
-        ].joined(separator: ", ") + String(format: " over %.1f s", wall)
+        return ([part("worker", worker, start.worker), part("broker", broker, start.broker)]
+            + (Self.databasePID == nil ? [] : [part("PostgreSQL", database, start.database)])
+            + [part("benchmark", benchmark, start.benchmark)]).joined(separator: ", ") + String(format: " over %.1f s", wall)
     }
 }
 
