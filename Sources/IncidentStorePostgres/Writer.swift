@@ -286,52 +286,12 @@ struct Writer {
             notices: changes.noticesSent.map { RowsJSON.Notice(waybill: $0.waybill, kind: $0.kind.rawValue) })
         let json = try rows.encoded()
         let inboxID: String? = recordingInbox ? request.messageID : nil
-        let result = try await run(
-            """
-            WITH input AS MATERIALIZED (SELECT \(json)::jsonb AS j),
-            scheduled AS (
-                INSERT INTO due_time (incident_id, due_id, due_at)
-                SELECT \(id), e.v->>'due_id',
-                    (e.v->>'due_at')::bigint + COALESCE(\(unescaped: databaseNowSQL) - \(shiftFrom)::bigint, 0)
-                FROM input, jsonb_array_elements(input.j->'schedule') e(v)
-                ON CONFLICT (incident_id, due_id)
-                DO UPDATE SET due_at = excluded.due_at, claim_token = NULL, claimed_until = NULL
-            ),
-            timeline_rows AS (
-                INSERT INTO timeline (incident_id, at, kind, department, contact, channel, reference,
-                    since_first_page_ms, summary, detail)
-                SELECT \(id), (e.v->>'at')::bigint, e.v->>'kind', e.v->>'department', e.v->>'contact',
-                    e.v->>'channel', e.v->>'reference', (e.v->>'since_first_page_ms')::bigint, e.v->>'summary',
-                    e.v->>'detail'
-                FROM input, jsonb_array_elements(input.j->'timeline') WITH ORDINALITY e(v, n) ORDER BY e.n
-            ),
-            outbox_rows AS (
-                INSERT INTO outbox (message_id, incident_id, exchange, routing_key, properties, body, created_at)
-                SELECT e.v->>'message_id', \(id), e.v->>'exchange', e.v->>'routing_key', e.v->>'properties',
-                    decode(e.v->>'body', 'base64'), \(now)
-                FROM input, jsonb_array_elements(input.j->'outbox') WITH ORDINALITY e(v, n) ORDER BY e.n
-                ON CONFLICT (message_id) DO NOTHING
-                RETURNING 1
-            ),
-            parcel_rows AS (
-                INSERT INTO parcel (incident_id, waybill, customer_id, locale)
-                SELECT \(id), e.v->>'waybill', e.v->>'customer_id', e.v->>'locale'
-                FROM input, jsonb_array_elements(input.j->'parcels') WITH ORDINALITY e(v, n) ORDER BY e.n
-                ON CONFLICT (incident_id, waybill) DO NOTHING
-            ),
-            notice_rows AS (
-                INSERT INTO parcel_notice (incident_id, waybill, kind, sent_at)
-                SELECT \(id), e.v->>'waybill', e.v->>'kind', \(now)
-                FROM input, jsonb_array_elements(input.j->'notices') e(v)
-                ON CONFLICT (incident_id, waybill, kind) DO NOTHING
-            ),
-            inbox_row AS (
-                INSERT INTO inbox (message_id, incident_id, processed_at)
-                SELECT \(inboxID)::text, \(id), \(now) WHERE \(inboxID)::text IS NOT NULL
-            )
-            SELECT COUNT(*) FROM outbox_rows
-            """)
-        return Int(try result[0].decode(Int64.self))
+        var written: Int64 = 0
+        let statement = WriteRowsStatement(json: json, incident: id, shiftFrom: shiftFrom, now: now, inboxID: inboxID)
+        for try await count in try await connection.execute(statement, logger: logger) {
+            written = count
+        }
+        return Int(written)
     }
 
     /// Deletes the due time a claim fired, unless it was moved to another time since.
@@ -436,5 +396,80 @@ enum Rows {
             throw IncidentStoreError(.corruptRow, "due time \(text) of incident \(incident) is not a due id")
         }
         return due
+    }
+}
+
+/// `Writer.writeRows`'s statement, prepared once per connection: the server plans its
+/// data-modifying CTEs once instead of for every message. $1 the rows as JSON, $2 the incident,
+/// $3 the time the due times are shifted from (database clock) or NULL, $4 the message's time,
+/// $5 the inbox id to record or NULL.
+struct WriteRowsStatement: PostgresPreparedStatement {
+    typealias Row = Int64
+
+    static let sql = """
+        WITH input AS MATERIALIZED (SELECT $1::jsonb AS j),
+        scheduled AS (
+            INSERT INTO due_time (incident_id, due_id, due_at)
+            SELECT $2, e.v->>'due_id',
+                (e.v->>'due_at')::bigint + COALESCE(\(databaseNowSQL) - $3::bigint, 0)
+            FROM input, jsonb_array_elements(input.j->'schedule') e(v)
+            ON CONFLICT (incident_id, due_id)
+            DO UPDATE SET due_at = excluded.due_at, claim_token = NULL, claimed_until = NULL
+        ),
+        timeline_rows AS (
+            INSERT INTO timeline (incident_id, at, kind, department, contact, channel, reference,
+                since_first_page_ms, summary, detail)
+            SELECT $2, (e.v->>'at')::bigint, e.v->>'kind', e.v->>'department', e.v->>'contact',
+                e.v->>'channel', e.v->>'reference', (e.v->>'since_first_page_ms')::bigint, e.v->>'summary',
+                e.v->>'detail'
+            FROM input, jsonb_array_elements(input.j->'timeline') WITH ORDINALITY e(v, n) ORDER BY e.n
+        ),
+        outbox_rows AS (
+            INSERT INTO outbox (message_id, incident_id, exchange, routing_key, properties, body, created_at)
+            SELECT e.v->>'message_id', $2, e.v->>'exchange', e.v->>'routing_key', e.v->>'properties',
+                decode(e.v->>'body', 'base64'), $4
+            FROM input, jsonb_array_elements(input.j->'outbox') WITH ORDINALITY e(v, n) ORDER BY e.n
+            ON CONFLICT (message_id) DO NOTHING
+            RETURNING 1
+        ),
+        parcel_rows AS (
+            INSERT INTO parcel (incident_id, waybill, customer_id, locale)
+            SELECT $2, e.v->>'waybill', e.v->>'customer_id', e.v->>'locale'
+            FROM input, jsonb_array_elements(input.j->'parcels') WITH ORDINALITY e(v, n) ORDER BY e.n
+            ON CONFLICT (incident_id, waybill) DO NOTHING
+        ),
+        notice_rows AS (
+            INSERT INTO parcel_notice (incident_id, waybill, kind, sent_at)
+            SELECT $2, e.v->>'waybill', e.v->>'kind', $4
+            FROM input, jsonb_array_elements(input.j->'notices') e(v)
+            ON CONFLICT (incident_id, waybill, kind) DO NOTHING
+        ),
+        inbox_row AS (
+            INSERT INTO inbox (message_id, incident_id, processed_at)
+            SELECT $5::text, $2, $4 WHERE $5::text IS NOT NULL
+        )
+        SELECT COUNT(*) FROM outbox_rows
+        """
+
+    static var bindingDataTypes: [PostgresDataType] { [.text, .text, .int8, .int8, .text] }
+
+    var json: String
+    var incident: String
+    var shiftFrom: Int64?
+    var now: Int64
+    var inboxID: String?
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 5)
+        bindings.append(json)
+        bindings.append(incident)
+        bindings.append(shiftFrom)
+        bindings.append(now)
+        bindings.append(inboxID)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 {
+        try row.decode(Int64.self)
     }
 }
