@@ -434,27 +434,23 @@ public final class PostgresIncidentStore: IncidentStore, Service {
     func withConnection<T: Sendable>(
         _ doing: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let leased = LeaseFlag()
+        let lease = LeaseRace<T>()
         do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    try await self.client.withConnection { connection in
-                        leased.set()
-                        return try await body(connection)
+            // The lease runs in a task of its own, which this call does not wait for once it gave
+            // up: a lease that misses its cancellation (the pool's request registered just after
+            // it) keeps waiting for a connection, and hands it back unused when one comes.
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    lease.start(continuation) {
+                        try await self.client.withConnection { connection -> T? in
+                            guard lease.leased() else { return nil }
+                            return try await body(connection)
+                        }
                     }
+                    lease.giveUp(after: self.configuration.connectionWait, with: NoConnectionInTime())
                 }
-                group.addTask {
-                    try await Task.sleep(for: self.configuration.connectionWait)
-                    if leased.isSet { return nil }
-                    throw NoConnectionInTime()
-                }
-                while let result = try await group.next() {
-                    if let result {
-                        group.cancelAll()
-                        return result
-                    }
-                }
-                throw IncidentStoreError(.internalError, "\(doing): the connection lease ended without a result")
+            } onCancel: {
+                lease.giveUpUnlessLeased(CancellationError())
             }
         } catch is NoConnectionInTime {
             guard running.withLock({ $0 }) else {
@@ -517,9 +513,86 @@ public final class PostgresIncidentStore: IncidentStore, Service {
 
 private struct NoConnectionInTime: Error {}
 
-/// Set once a connection was leased, read by the timer that gives up waiting.
-private final class LeaseFlag: Sendable {
-    private let value = Mutex(false)
-    func set() { value.withLock { $0 = true } }
-    var isSet: Bool { value.withLock { $0 } }
+/// A connection lease raced against the time the caller waits for one: whichever comes first
+/// answers the caller, once. Given up, a lease that comes later runs nothing.
+private final class LeaseRace<T: Sendable>: Sendable {
+    private enum Phase {
+        case waiting(CheckedContinuation<T, any Error>?)
+        case leased(CheckedContinuation<T, any Error>?)
+        case done
+    }
+
+    private let phase = Mutex(Phase.waiting(nil))
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let timer = Mutex<Task<Void, Never>?>(nil)
+
+    /// Starts the lease; its result (nil: given up before it came) answers `continuation`. A
+    /// caller cancelled already gets `CancellationError` without a lease.
+    func start(_ continuation: CheckedContinuation<T, any Error>, lease: @escaping @Sendable () async throws -> T?) {
+        let proceed = phase.withLock { phase in
+            if case .done = phase { return false }
+            phase = .waiting(continuation)
+            return true
+        }
+        guard proceed else {
+            continuation.resume(throwing: CancellationError())
+            return
+        }
+        let started = Task {
+            do {
+                if let value = try await lease() { self.finish(.success(value)) }
+            } catch {
+                self.finish(.failure(error))
+            }
+        }
+        task.withLock { $0 = started }
+    }
+
+    /// Gives up with `error` after `wait`, unless a connection came by then.
+    func giveUp(after wait: Duration, with error: any Error) {
+        let started = Task {
+            do {
+                try await Task.sleep(for: wait)
+            } catch {
+                return  // the lease finished first
+            }
+            self.giveUpUnlessLeased(error)
+        }
+        timer.withLock { $0 = started }
+    }
+
+    /// Called with the connection in hand: false when the caller gave up already.
+    func leased() -> Bool {
+        phase.withLock { phase in
+            guard case .waiting(let continuation) = phase else { return false }
+            phase = .leased(continuation)
+            return true
+        }
+    }
+
+    /// Answers the caller with `error` and cancels the lease, unless a connection came first.
+    func giveUpUnlessLeased(_ error: any Error) {
+        let continuation: CheckedContinuation<T, any Error>? = phase.withLock { phase in
+            guard case .waiting(let continuation) = phase else { return nil }
+            phase = .done
+            return continuation
+        }
+        guard let continuation else { return }
+        task.withLock { $0 }?.cancel()
+        continuation.resume(throwing: error)
+    }
+
+    private func finish(_ result: Result<T, any Error>) {
+        let continuation: CheckedContinuation<T, any Error>? = phase.withLock { phase in
+            switch phase {
+            case .waiting(let continuation), .leased(let continuation):
+                phase = .done
+                return continuation
+            case .done:
+                return nil
+            }
+        }
+        timer.withLock { $0 }?.cancel()
+        continuation?.resume(with: result)
+    }
 }
