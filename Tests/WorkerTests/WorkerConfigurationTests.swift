@@ -17,7 +17,7 @@ struct WorkerConfigurationTests {
         #expect(configuration.names.incidentsQueue == "escalator.incidents")
         #expect(configuration.sweepInterval == .seconds(1))
         #expect(configuration.retention == .seconds(30 * 86400))
-        #expect(configuration.prefetch == 256)
+        #expect(configuration.prefetch == 512)
         #expect(configuration.intakeLinger == .milliseconds(2))
     }
 

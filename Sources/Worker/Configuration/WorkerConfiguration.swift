@@ -14,6 +14,7 @@ public struct WorkerConfiguration: Sendable {
     public var amqpCertFile: String?
     public var amqpKeyFile: String?
     public var heartbeat: Duration
+    /// Deliveries each consumer holds unacknowledged; half of them make the intake's largest batch.
     public var prefetch: Int
     /// How long the intake waits for more messages when only a few arrived, so that they share
     /// one transaction; zero takes each batch as it comes.
@@ -80,7 +81,7 @@ public struct WorkerConfiguration: Sendable {
         amqpCertFile = optional("amqp.cert_file")
         amqpKeyFile = optional("amqp.key_file")
         heartbeat = duration("amqp.heartbeat", default: "10s")
-        prefetch = count("amqp.prefetch", default: 256)
+        prefetch = count("amqp.prefetch", default: 512)
         store = text("store", default: "data/escalator.sqlite")
         planPath = text("plan", default: "config/plan.yaml")
         var names = EscalatorNames()
