@@ -12,6 +12,9 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
     /// and underscores; tests use one schema per store so they never see each other's rows.
     public var schema: String
     public var tls: TLSMode
+    /// A PEM file of the CA certificates that may sign the server's certificate (`sslrootcert`);
+    /// nil: the system's trusted roots. Given with `require`, the chain is verified, as libpq does.
+    public var rootCertificatePath: String?
     /// The most connections the pool opens to the server.
     public var maximumConnections: Int
     /// How long a call waits for a connection (the pool keeps reconnecting with backoff while
@@ -20,13 +23,18 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
     /// Whose clock decides when a due time has come and when a lease lapses.
     public var clock: Clock
 
-    public enum TLSMode: String, Sendable, Hashable {
+    /// As libpq's `sslmode`, so a URL that works with `psql` works here.
+    public enum TLSMode: String, Sendable, Hashable, CaseIterable {
         /// Plain TCP (the private clusters of tests and one trusted network).
         case disable
-        /// TLS when the server offers it.
+        /// TLS when the server offers it, its certificate not verified.
         case prefer
-        /// TLS or no connection.
+        /// TLS or no connection; the certificate is verified only when `sslrootcert` names the CA.
         case require
+        /// TLS, and a certificate signed by a trusted CA (`sslrootcert`, or the system's).
+        case verifyCA = "verify-ca"
+        /// As `verify-ca`, and the certificate names the host the URL connects to.
+        case verifyFull = "verify-full"
     }
 
     /// Several hosts share the database, and their clocks may disagree.
@@ -44,8 +52,8 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
 
     public init(
         host: String = "127.0.0.1", port: Int = 5432, username: String, password: String? = nil,
-        database: String, schema: String = "public", tls: TLSMode = .disable, maximumConnections: Int = 10,
-        connectionWait: Duration = .seconds(5), clock: Clock = .database
+        database: String, schema: String = "public", tls: TLSMode = .disable, rootCertificatePath: String? = nil,
+        maximumConnections: Int = 10, connectionWait: Duration = .seconds(5), clock: Clock = .database
     ) {
         self.host = host
         self.port = port
@@ -54,14 +62,16 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
         self.database = database
         self.schema = schema
         self.tls = tls
+        self.rootCertificatePath = rootCertificatePath
         self.maximumConnections = maximumConnections
         self.connectionWait = connectionWait
         self.clock = clock
     }
 
     /// Parses `postgres://user[:password]@host[:port]/database[?options]` (`postgresql://` too).
-    /// Options: `sslmode=disable|prefer|require`, `schema=NAME`, `pool=N` (connections),
-    /// `wait=SECONDS` (for a connection), `clock=database|caller`. User and password may be
+    /// Options: `sslmode=disable|prefer|require|verify-ca|verify-full` and `sslrootcert=PATH` (as
+    /// libpq reads them), `schema=NAME`, `pool=N` (connections), `wait=SECONDS` (for a connection),
+    /// `clock=database|caller`. User and password may be
     /// percent-encoded.
     public init(url text: String) throws {
         func invalid(_ problem: String) -> IncidentStoreError {
@@ -90,9 +100,12 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
             switch item.name {
             case "sslmode":
                 guard let mode = TLSMode(rawValue: value) else {
-                    throw invalid("has sslmode=\(value); use disable, prefer or require")
+                    throw invalid("has sslmode=\(value); use " + TLSMode.allCases.map(\.rawValue).joined(separator: ", "))
                 }
                 tls = mode
+            case "sslrootcert":
+                guard !value.isEmpty else { throw invalid("has an empty sslrootcert; give the path of a PEM file of CA certificates") }
+                rootCertificatePath = value
             case "schema":
                 schema = value
             case "pool":
@@ -107,7 +120,7 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
                 guard let clock = Clock(rawValue: value) else { throw invalid("has clock=\(value); use database or caller") }
                 self.clock = clock
             default:
-                throw invalid("has an unknown option \(item.name); known: sslmode, schema, pool, wait, clock")
+                throw invalid("has an unknown option \(item.name); known: sslmode, sslrootcert, schema, pool, wait, clock")
             }
         }
         try validate()
@@ -120,6 +133,21 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
                 .invalidConfiguration,
                 "the schema name \"\(schema)\" of the PostgreSQL store is not a plain identifier; use lower-case "
                     + "letters, digits and underscores, starting with a letter or underscore, at most 63 characters")
+        }
+        if let path = rootCertificatePath {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue else {
+                throw IncidentStoreError(
+                    .invalidConfiguration,
+                    "the PostgreSQL store's sslrootcert \(path) is not a file; give the PEM file of the CA certificates "
+                        + "that sign the server's certificate")
+            }
+            guard tls != .disable else {
+                throw IncidentStoreError(
+                    .invalidConfiguration,
+                    "the PostgreSQL store has sslrootcert=\(path) with sslmode=disable, which never uses it; "
+                        + "use sslmode=verify-full to check the server against that CA, or leave sslrootcert out")
+            }
         }
         guard maximumConnections >= 1 else {
             throw IncidentStoreError(
@@ -143,6 +171,7 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
         var options: [String] = []
         if schema != "public" { options.append("schema=\(schema)") }
         if tls != .disable { options.append("sslmode=\(tls.rawValue)") }
+        if let rootCertificatePath { options.append("sslrootcert=\(rootCertificatePath)") }
         if clock != .database { options.append("clock=\(clock.rawValue)") }
         if !options.isEmpty { text += "?" + options.joined(separator: "&") }
         return text

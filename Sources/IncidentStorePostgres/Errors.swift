@@ -31,8 +31,16 @@ struct ErrorTranslator: Sendable {
             let inner = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError
             if let inner { return translate(inner, doing) }
         }
+        if let failure = Self.tlsFailure(error) { return tlsRefused(failure, doing) }
         if let error = error as? PSQLError {
             if error.code == .server { return serverError(error, doing) }
+            if error.code == .sslUnsupported {
+                return IncidentStoreError(
+                    .cannotOpen,
+                    "PostgreSQL at \(configuration.endpoint) does not offer TLS, and sslmode=\(configuration.tls.rawValue) "
+                        + "requires it: turn ssl on in the server's postgresql.conf, or use sslmode=prefer or disable "
+                        + "on a network you trust")
+            }
             if [.queryCancelled].contains(error.code) { return CancellationError() }
             if [.connectionError, .serverClosedConnection, .uncleanShutdown, .clientClosedConnection, .poolClosed]
                 .contains(error.code)
@@ -50,6 +58,37 @@ struct ErrorTranslator: Sendable {
             return unavailable(Self.reason(error), doing)
         }
         return IncidentStoreError(.databaseFailed, "\(doing) on PostgreSQL at \(configuration.endpoint): \(error)")
+    }
+
+    /// The TLS error inside a connection failure, if it failed on TLS: a certificate not trusted,
+    /// a host name it does not name, a CA file that is not one.
+    static func tlsFailure(_ error: any Error) -> (any Error)? {
+        switch error {
+        case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError: return error
+        case let error as PSQLError: return error.underlying.flatMap(tlsFailure)
+        case let error as NIOConnectionError: return error.connectionErrors.lazy.compactMap { tlsFailure($0.error) }.first
+        default: return nil
+        }
+    }
+
+    /// Retrying cannot help: the server and the URL disagree about who the server is.
+    func tlsRefused(_ failure: any Error, _ doing: String) -> IncidentStoreError {
+        let roots = configuration.rootCertificatePath.map { "the CA certificates in \($0)" } ?? "the system's trusted CAs"
+        let advice: String
+        switch failure {
+        case NIOSSLError.failedToLoadCertificate, NIOSSLError.failedToLoadPrivateKey, is BoringSSLError:
+            advice = "check that sslrootcert names a PEM file of CA certificates"
+        case is NIOSSLExtraError:
+            advice = "the certificate does not name \(configuration.host): connect by a name the server's certificate holds "
+                + "(verify-full checks it), or use sslmode=verify-ca"
+        default:
+            advice = "give the CA that signed the server's certificate with sslrootcert=PATH, "
+                + "or use sslmode=require to encrypt without checking who the server is"
+        }
+        return IncidentStoreError(
+            .cannotOpen,
+            "TLS with PostgreSQL at \(configuration.endpoint) failed while \(doing) (sslmode=\(configuration.tls.rawValue), "
+                + "checked against \(roots)): \(failure); \(advice)")
     }
 
     func unavailable(_ reason: String, _ doing: String) -> IncidentStoreError {

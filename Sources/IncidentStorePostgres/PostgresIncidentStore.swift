@@ -389,10 +389,10 @@ public final class PostgresIncidentStore: IncidentStore, Service {
         -> PostgresClient.Configuration
     {
         let tls: PostgresClient.Configuration.TLS
-        switch configuration.tls {
-        case .disable: tls = .disable
-        case .prefer: tls = .prefer(.makeClientConfiguration())
-        case .require: tls = .require(.makeClientConfiguration())
+        switch (configuration.tls, configuration.tlsConfiguration) {
+        case (.prefer, let settings?): tls = .prefer(settings)
+        case (_, let settings?): tls = .require(settings)
+        case (_, nil): tls = .disable
         }
         var client = PostgresClient.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.username,
@@ -412,10 +412,10 @@ public final class PostgresIncidentStore: IncidentStore, Service {
     func directConnection(_ doing: String) async throws -> PostgresConnection {
         do {
             let tls: PostgresConnection.Configuration.TLS
-            switch configuration.tls {
-            case .disable: tls = .disable
-            case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            switch (configuration.tls, configuration.tlsConfiguration) {
+            case (.prefer, let settings?): tls = .prefer(try NIOSSLContext(configuration: settings))
+            case (_, let settings?): tls = .require(try NIOSSLContext(configuration: settings))
+            case (_, nil): tls = .disable
             }
             var connection = PostgresConnection.Configuration(
                 host: configuration.host, port: configuration.port, username: configuration.username,
@@ -594,5 +594,22 @@ private final class LeaseRace<T: Sendable>: Sendable {
         }
         timer.withLock { $0 }?.cancel()
         continuation?.resume(with: result)
+    }
+}
+
+extension PostgresIncidentStoreConfiguration {
+    /// What the client checks of the server's certificate, as libpq does for the same `sslmode`
+    /// and `sslrootcert`; nil without TLS.
+    var tlsConfiguration: TLSConfiguration? {
+        guard tls != .disable else { return nil }
+        var settings = TLSConfiguration.makeClientConfiguration()
+        if let rootCertificatePath { settings.trustRoots = .file(rootCertificatePath) }
+        switch tls {
+        case .disable, .prefer: settings.certificateVerification = .none
+        case .require: settings.certificateVerification = rootCertificatePath == nil ? .none : .noHostnameVerification
+        case .verifyCA: settings.certificateVerification = .noHostnameVerification
+        case .verifyFull: settings.certificateVerification = .fullVerification
+        }
+        return settings
     }
 }

@@ -45,6 +45,22 @@ struct IncidentStoreLocationTests {
         #expect(location.description.contains("***"))
     }
 
+    @Test(
+        "Every sslmode psql knows is read, and sslrootcert with it",
+        arguments: PostgresIncidentStoreConfiguration.TLSMode.allCases.filter { $0 != .disable })
+    func postgresTLSModes(mode: PostgresIncidentStoreConfiguration.TLSMode) throws {
+        // Any file will do for parsing; the certificate in it is read on connecting.
+        let location = try IncidentStoreLocation(
+            parsing: "postgres://escalator@db.example/escalator?sslmode=\(mode.rawValue)&sslrootcert=/etc/passwd")
+        guard case .postgres(let configuration) = location else {
+            Issue.record("expected PostgreSQL, got \(location)")
+            return
+        }
+        #expect(configuration.tls == mode)
+        #expect(configuration.rootCertificatePath == "/etc/passwd")
+        #expect(location.description.contains("sslmode=\(mode.rawValue)&sslrootcert=/etc/passwd"))
+    }
+
     @Test("A PostgreSQL URL's defaults: port 5432, schema public, no TLS, the database's clock")
     func postgresDefaults() throws {
         let location = try IncidentStoreLocation(parsing: "postgresql://escalator@127.0.0.1/escalator")
@@ -69,6 +85,10 @@ struct IncidentStoreLocationTests {
             ("postgres://escalator@127.0.0.1:99999/escalator", "port"),
             ("postgres://escalator@127.0.0.1:54x/escalator", "not a URL"),
             ("postgres://escalator@127.0.0.1/escalator?sslmode=sometimes", "sslmode=sometimes"),
+            ("postgres://escalator@127.0.0.1/escalator?sslmode=verify", "use disable, prefer, require, verify-ca, verify-full"),
+            ("postgres://escalator@127.0.0.1/escalator?sslmode=verify-full&sslrootcert=/no/such/ca.pem", "sslrootcert /no/such/ca.pem is not a file"),
+            ("postgres://escalator@127.0.0.1/escalator?sslmode=verify-ca&sslrootcert=/etc", "sslrootcert /etc is not a file"),
+            ("postgres://escalator@127.0.0.1/escalator?sslrootcert=/etc/passwd", "sslmode=disable, which never uses it"),
             ("postgres://escalator@127.0.0.1/escalator?schema=Robert'); DROP", "not a plain identifier"),
             ("postgres://escalator@127.0.0.1/escalator?schema=Ops", "not a plain identifier"),
             ("postgres://escalator@127.0.0.1/escalator?pool=0", "pool=0"),

@@ -50,3 +50,25 @@ escalator_run_exit_commands() {
     done
     return $status
 }
+
+# test_tls_files DIR: a throwaway CA, a server certificate for `localhost` and a client
+# certificate, all signed by that CA, and a CA that signed none of them: for the TLS listeners of
+# the private broker and database, and the tests that connect to them.
+test_tls_files() {
+    local dir="$1"
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Escalator test CA" \
+            -keyout ca-key.pem -out ca.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server-key.pem -out server.csr 2>/dev/null
+        printf 'subjectAltName=DNS:localhost\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
+            -extfile server.ext -out server.pem 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=escalator-test-client" -keyout client-key.pem -out client.csr 2>/dev/null
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -out client.pem 2>/dev/null
+        # A CA that signed none of the above: verification against it must fail.
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Unrelated CA" \
+            -keyout other-ca-key.pem -out other-ca.pem 2>/dev/null
+    )
+}

@@ -1,9 +1,15 @@
 # A private PostgreSQL cluster for Escalator's tests and demo: its own data folder, port and
 # socket under the build area, so it never touches another cluster on the machine. Sourced.
 #
-#   postgres_start DIR PORT   initdb (first time) and start; exports ESCALATOR_TEST_POSTGRES_URL.
-#                             Disk syncs are off for tests; ESCALATOR_POSTGRES_FSYNC=on for benchmarks.
+#   postgres_start DIR PORT   initdb (first time) and start; exports ESCALATOR_TEST_POSTGRES_URL,
+#                             and ESCALATOR_TEST_POSTGRES_TLS_DIR: the server also takes TLS, with a
+#                             certificate for `localhost` from a throwaway CA (test_tls_files; needs
+#                             openssl). Disk syncs are off for tests; ESCALATOR_POSTGRES_FSYNC=on for
+#                             benchmarks.
 #   postgres_stop DIR         fast shutdown
+
+# test_tls_files, for callers that source this file alone (the outage test).
+declare -F test_tls_files >/dev/null || source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 postgres_bin() {
     local bin
@@ -21,6 +27,12 @@ postgres_start() {
     local dir=$1 port=$2 bin
     bin=$(postgres_bin) || return 1
     mkdir -p "$dir/socket"
+    # The certificates last two days, the cluster longer: made anew when a day old.
+    if [ -z "$(find "$dir/tls/server.pem" -mmin -1440 2>/dev/null)" ]; then
+        rm -rf "$dir/tls"
+        test_tls_files "$dir/tls"
+        chmod 600 "$dir/tls/server-key.pem"
+    fi
     [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$dir"
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         postgres_as_owner "$bin/initdb" -D "$dir/data" -A trust -U escalator -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
@@ -29,12 +41,13 @@ postgres_start() {
     # A cluster left running by an interrupted run is stopped first, so this run starts clean.
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && postgres_stop "$dir"
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=${ESCALATOR_POSTGRES_FSYNC:-off} -c max_connections=200" start >/dev/null \
+        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=${ESCALATOR_POSTGRES_FSYNC:-off} -c max_connections=200 -c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server-key.pem" start >/dev/null \
         || { tail -n 20 "$dir/server.log" >&2; return 1; }
     postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'escalator'" | grep -q 1 \
         || postgres_as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U escalator escalator
     export ESCALATOR_TEST_POSTGRES_URL="postgres://escalator@127.0.0.1:$port/escalator"
+    export ESCALATOR_TEST_POSTGRES_TLS_DIR="$dir/tls"
 }
 
 postgres_stop() {

@@ -20,27 +20,6 @@ rabbitmq_private_is_running() {
     rabbitmq_private_ctl ping >/dev/null 2>&1
 }
 
-# rabbitmq_private_tls_files DIR: a throwaway CA, a server certificate for `localhost` and a
-# client certificate, all signed by that CA, for the node's TLS listener and the TLS tests.
-rabbitmq_private_tls_files() {
-    local dir="$1"
-    mkdir -p "$dir"
-    (
-        cd "$dir"
-        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Escalator test CA" \
-            -keyout ca-key.pem -out ca.pem 2>/dev/null
-        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server-key.pem -out server.csr 2>/dev/null
-        printf 'subjectAltName=DNS:localhost\n' >server.ext
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
-            -extfile server.ext -out server.pem 2>/dev/null
-        openssl req -newkey rsa:2048 -nodes -subj "/CN=escalator-test-client" -keyout client-key.pem -out client.csr 2>/dev/null
-        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -out client.pem 2>/dev/null
-        # A CA that signed none of the above: verification against it must fail.
-        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Unrelated CA" \
-            -keyout other-ca-key.pem -out other-ca.pem 2>/dev/null
-    )
-}
-
 # rabbitmq_private_start: starts a fresh node (data from an earlier run is wiped) and returns once
 # it accepts connections. Exports ESCALATOR_TEST_AMQP_URL, ESCALATOR_TEST_AMQPS_URL,
 # ESCALATOR_TEST_TLS_DIR and ESCALATOR_TEST_RABBITMQ_NODE.
@@ -51,7 +30,7 @@ rabbitmq_private_start() {
     local base="$RABBITMQ_PRIVATE_BASE"
     rm -rf "$base"
     mkdir -p "$base/data" "$base/log"
-    rabbitmq_private_tls_files "$base/tls"
+    test_tls_files "$base/tls"
     cat >"$base/rabbitmq.conf" <<CONF
 loopback_users = none
 listeners.ssl.1 = 127.0.0.1:$RABBITMQ_PRIVATE_TLS_PORT
