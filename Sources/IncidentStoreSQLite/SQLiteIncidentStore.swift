@@ -129,22 +129,32 @@ public final class SQLiteIncidentStore: IncidentStore {
             let recent = recentStates
             let outboxOwner = outboxOwner
             let results = try await write { db in
-                var results: [Result<ApplyOutcome, any Error>] = []
-                var written = WrittenStates()
-                let outbox = outboxOwner.transaction()
-                defer { outbox.settle() }
-                try db.inTransaction(.immediate) {
-                    results.removeAll(keepingCapacity: true)
+                // The batch in one transaction: `carefully`, each message in a savepoint of its own.
+                func attempt(carefully: Bool) throws -> [Result<ApplyOutcome, any Error>] {
+                    var results: [Result<ApplyOutcome, any Error>] = []
                     results.reserveCapacity(batch.count)
-                    written = WrittenStates()
-                    let writer = Writer(db: db, written: written, outbox: outbox)
-                    for request in batch {
-                        results.append(try writer.applyOne(request))
+                    let written = WrittenStates()
+                    let outbox = outboxOwner.transaction()
+                    defer { outbox.settle() }
+                    try db.inTransaction(.immediate) {
+                        let writer = Writer(db: db, written: written, outbox: outbox)
+                        for request in batch {
+                            results.append(try writer.applyOne(request, savepoint: carefully))
+                        }
+                        return .commit
                     }
-                    return .commit
+                    recent.remember(written.committedMessages)
+                    return results
                 }
-                recent.remember(written.committedMessages)
-                return results
+                do {
+                    // As if every message took effect: no savepoints, two statements fewer each.
+                    return try attempt(carefully: false)
+                } catch let rolledBack as RolledBackMessage {
+                    // A message kept nothing (a conflict, a failure): alone, that is its result;
+                    // with others, the batch again, each message kept or undone on its own.
+                    guard batch.count > 1 else { return [rolledBack.result] }
+                    return try attempt(carefully: true)
+                }
             }
             for case (let request, .success(.conflict)) in zip(batch, results) {
                 logger.debug("store conflict", metadata: ["message_id": "\(request.messageID)"])

@@ -9,6 +9,13 @@ private struct MessageFailure: Error {
     var underlying: any Error
 }
 
+/// Thrown by a message applied without a savepoint whose result keeps nothing: the caller rolls
+/// the whole transaction back, and applies the batch again with savepoints, or returns the result
+/// of a message applied alone.
+struct RolledBackMessage: Error {
+    var result: Result<ApplyOutcome, any Error>
+}
+
 /// The statements of one message's write, inside the batch's transaction.
 struct Writer {
     let db: Database
@@ -24,21 +31,34 @@ struct Writer {
         self.outbox = outbox
     }
 
-    func applyOne(_ request: ApplyRequest) throws -> Result<ApplyOutcome, any Error> {
+    /// Applies one message. In a savepoint, a conflict or failure rolls back this message only.
+    /// Without one (the statements a savepoint costs, twice per message), a conflict or failure
+    /// throws `RolledBackMessage` and the caller rolls the whole transaction back.
+    func applyOne(_ request: ApplyRequest, savepoint: Bool) throws -> Result<ApplyOutcome, any Error> {
         written?.current = nil
-        let result = try applyInSavepoint(request)
+        let result = try apply(request, savepoint: savepoint)
         if case .success(.applied) = result, let written, let state = written.current {
             written.committedMessages.append(state)
         }
         return result
     }
 
-    private func applyInSavepoint(_ request: ApplyRequest) throws -> Result<ApplyOutcome, any Error> {
+    private func apply(_ request: ApplyRequest, savepoint: Bool) throws -> Result<ApplyOutcome, any Error> {
         if try inboxContains(request.messageID) {
             // The due time fired and took effect already (a lapsed lease let a second worker
             // claim it): it is done either way.
             if let claim = request.completing { try deleteFired(claim) }
             return .success(.alreadyProcessed)
+        }
+        guard savepoint else {
+            let outcome: ApplyOutcome
+            do {
+                outcome = try write(request)
+            } catch let failure as MessageFailure {
+                throw RolledBackMessage(result: .failure(failure.underlying))
+            }
+            if outcome == .conflict { throw RolledBackMessage(result: .success(.conflict)) }
+            return .success(outcome)
         }
         var result: Result<ApplyOutcome, any Error> = .success(.conflict)
         try db.inSavepoint {
