@@ -3,7 +3,8 @@ import Logging
 import Foundation
 import Testing
 
-/// The TLS listener of the private node and the certificates `scripts/lib/rabbitmq.sh` made.
+/// The TLS listener of the private node and the certificates `scripts/lib/rabbitmq.sh` made (with
+/// `test_tls_files` of scripts/lib/common.sh).
 enum TestTLS {
     static let url = ProcessInfo.processInfo.environment["ESCALATOR_TEST_AMQPS_URL"]
     static let directory = ProcessInfo.processInfo.environment["ESCALATOR_TEST_TLS_DIR"] ?? ""
