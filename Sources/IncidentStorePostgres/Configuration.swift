@@ -13,7 +13,8 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
     public var schema: String
     public var tls: TLSMode
     /// A PEM file of the CA certificates that may sign the server's certificate (`sslrootcert`);
-    /// nil: the system's trusted roots. Given with `require`, the chain is verified, as libpq does.
+    /// nil: the system's trusted roots. Given with `prefer` or `require`, the chain is verified, as
+    /// libpq does.
     public var rootCertificatePath: String?
     /// The most connections the pool opens to the server.
     public var maximumConnections: Int
@@ -27,9 +28,9 @@ public struct PostgresIncidentStoreConfiguration: Sendable, Hashable, CustomStri
     public enum TLSMode: String, Sendable, Hashable, CaseIterable {
         /// Plain TCP (the private clusters of tests and one trusted network).
         case disable
-        /// TLS when the server offers it, its certificate not verified.
+        /// TLS when the server offers it; its certificate is checked only when `sslrootcert` names the CA.
         case prefer
-        /// TLS or no connection; the certificate is verified only when `sslrootcert` names the CA.
+        /// TLS or no connection; the certificate is checked only when `sslrootcert` names the CA.
         case require
         /// TLS, and a certificate signed by a trusted CA (`sslrootcert`, or the system's).
         case verifyCA = "verify-ca"

@@ -60,14 +60,24 @@ struct ErrorTranslator: Sendable {
         return IncidentStoreError(.databaseFailed, "\(doing) on PostgreSQL at \(configuration.endpoint): \(error)")
     }
 
-    /// The TLS error inside a connection failure, if it failed on TLS: a certificate not trusted,
-    /// a host name it does not name, a CA file that is not one.
+    /// The TLS error inside a connection failure, if the client refused the server or could not
+    /// set TLS up: a certificate not trusted, a host name it does not name, a CA file that is not
+    /// one. A connection lost during or after the handshake is an outage, not one of these.
     static func tlsFailure(_ error: any Error) -> (any Error)? {
         switch error {
-        case is NIOSSLError, is NIOSSLExtraError, is BoringSSLError: return error
-        case let error as PSQLError: return error.underlying.flatMap(tlsFailure)
-        case let error as NIOConnectionError: return error.connectionErrors.lazy.compactMap { tlsFailure($0.error) }.first
-        default: return nil
+        case is NIOSSLExtraError, is BoringSSLError:
+            return error
+        case NIOSSLError.failedToLoadCertificate, NIOSSLError.failedToLoadPrivateKey,
+            NIOSSLError.noCertificateToValidate, NIOSSLError.unableToValidateCertificate:
+            return error
+        case NIOSSLError.handshakeFailed(let failure):
+            return "\(failure)".contains("CERTIFICATE_VERIFY_FAILED") ? error : nil
+        case let error as PSQLError:
+            return error.underlying.flatMap(tlsFailure)
+        case let error as NIOConnectionError:
+            return error.connectionErrors.lazy.compactMap { tlsFailure($0.error) }.first
+        default:
+            return nil
         }
     }
 
@@ -82,8 +92,9 @@ struct ErrorTranslator: Sendable {
             advice = "the certificate does not name \(configuration.host): connect by a name the server's certificate holds "
                 + "(verify-full checks it), or use sslmode=verify-ca"
         default:
-            advice = "give the CA that signed the server's certificate with sslrootcert=PATH, "
-                + "or use sslmode=require to encrypt without checking who the server is"
+            advice = "give the CA that signed the server's certificate with sslrootcert=PATH, or "
+                + (configuration.rootCertificatePath == nil ? "use sslmode=require" : "use sslmode=require without sslrootcert")
+                + " to encrypt without checking who the server is"
         }
         return IncidentStoreError(
             .cannotOpen,

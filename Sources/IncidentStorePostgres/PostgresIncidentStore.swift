@@ -605,8 +605,8 @@ extension PostgresIncidentStoreConfiguration {
         var settings = TLSConfiguration.makeClientConfiguration()
         if let rootCertificatePath { settings.trustRoots = .file(rootCertificatePath) }
         switch tls {
-        case .disable, .prefer: settings.certificateVerification = .none
-        case .require: settings.certificateVerification = rootCertificatePath == nil ? .none : .noHostnameVerification
+        case .disable, .prefer, .require:
+            settings.certificateVerification = rootCertificatePath == nil ? .none : .noHostnameVerification
         case .verifyCA: settings.certificateVerification = .noHostnameVerification
         case .verifyFull: settings.certificateVerification = .fullVerification
         }

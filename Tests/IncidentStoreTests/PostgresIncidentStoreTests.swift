@@ -175,14 +175,19 @@ struct PostgresOutageTests {
     let worker = FixtureWorker()
     let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
 
-    @Test("The store reports the outage as transient and works again once the server is back")
-    func storeRidesOutARestart() async throws {
+    @Test(
+        "The store reports the outage as transient and works again once the server is back",
+        // Over TLS too, one cluster at a time: each case stops and starts its own.
+        .serialized, arguments: [PostgresIncidentStoreConfiguration.TLSMode.disable, .require])
+    func storeRidesOutARestart(tls: PostgresIncidentStoreConfiguration.TLSMode) async throws {
         let cluster = try PrivateCluster(
-            directory: try #require(TestPostgres.directory) + "-outage", port: try TestPostgres.freePort())
+            directory: try #require(TestPostgres.directory) + (tls == .disable ? "-outage" : "-outage-tls"),
+            port: try TestPostgres.freePort())
         try cluster.start()
         defer { cluster.stop() }
         var configuration = try TestPostgres.configuration()
         configuration.port = cluster.port
+        configuration.tls = tls
         configuration.connectionWait = .seconds(2)
         try await TestPostgres.withStore(configuration: configuration) { store in
             let first = try await store.apply(

@@ -2,6 +2,7 @@ import Foundation
 import IncidentStore
 @testable import IncidentStorePostgres
 import Logging
+import NIOSSL
 import PostgresNIO
 import Testing
 
@@ -66,8 +67,9 @@ struct PostgresTLSTests {
             ("other-ca.pem", .verifyFull, "localhost"),
             // No CA given: the system's trusted CAs did not sign it.
             (nil, .verifyCA, "localhost"),
-            // With sslrootcert, require checks the signer too, as libpq does.
+            // With sslrootcert, require and prefer check the signer too, as libpq does.
             ("other-ca.pem", .require, "127.0.0.1"),
+            ("other-ca.pem", .prefer, "localhost"),
         ] as [(String?, PostgresIncidentStoreConfiguration.TLSMode, String)])
     func untrustedCertificateIsRefused(rootCertificate: String?, mode: PostgresIncidentStoreConfiguration.TLSMode, host: String) async throws {
         let configuration = try configuration(mode, rootCertificate: rootCertificate, host: host)
@@ -81,6 +83,17 @@ struct PostgresTLSTests {
             #expect(message.contains(part), "\(part) in: \(message)")
         }
         #expect(message.contains(rootCertificate ?? "the system's trusted CAs"), "\(message)")
+    }
+
+    @Test("A connection lost during or after the handshake is an outage to wait out, not a refused server")
+    func lostConnectionIsNoTLSRefusal() throws {
+        let errors = ErrorTranslator(configuration: try configuration(.require))
+        for lost in [NIOSSLError.uncleanShutdown, .handshakeFailed(.sslError([])), .handshakeFailed(.syscallError), .handshakeFailed(.zeroReturn)] {
+            #expect(ErrorTranslator.tlsFailure(lost) == nil, "\(lost)")
+            let translated = errors.translate(lost, "applying 1 message(s)") as? IncidentStoreError
+            #expect(translated?.code != .cannotOpen, "\(lost)")
+        }
+        #expect(ErrorTranslator.tlsFailure(NIOSSLError.failedToLoadCertificate) != nil)
     }
 
     @Test("verify-full refuses a server reached by a name its certificate does not hold, and says so")

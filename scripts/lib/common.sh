@@ -58,6 +58,7 @@ test_tls_files() {
     local dir="$1"
     mkdir -p "$dir"
     (
+        set -e
         cd "$dir"
         openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Escalator test CA" \
             -keyout ca-key.pem -out ca.pem 2>/dev/null
@@ -70,5 +71,5 @@ test_tls_files() {
         # A CA that signed none of the above: verification against it must fail.
         openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Unrelated CA" \
             -keyout other-ca-key.pem -out other-ca.pem 2>/dev/null
-    )
+    ) || { echo "error: openssl could not make the test certificates in $dir" >&2; return 1; }
 }

@@ -30,7 +30,7 @@ postgres_start() {
     # The certificates last two days, the cluster longer: made anew when a day old.
     if [ -z "$(find "$dir/tls/server.pem" -mmin -1440 2>/dev/null)" ]; then
         rm -rf "$dir/tls"
-        test_tls_files "$dir/tls"
+        test_tls_files "$dir/tls" || return 1
         chmod 600 "$dir/tls/server-key.pem"
     fi
     [ "$(id -u)" -eq 0 ] && chown -R postgres:postgres "$dir"

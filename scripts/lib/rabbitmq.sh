@@ -30,7 +30,7 @@ rabbitmq_private_start() {
     local base="$RABBITMQ_PRIVATE_BASE"
     rm -rf "$base"
     mkdir -p "$base/data" "$base/log"
-    test_tls_files "$base/tls"
+    test_tls_files "$base/tls" || return 1
     cat >"$base/rabbitmq.conf" <<CONF
 loopback_users = none
 listeners.ssl.1 = 127.0.0.1:$RABBITMQ_PRIVATE_TLS_PORT
