@@ -257,6 +257,8 @@ extension TestPostgres {
 struct PrivateCluster: Sendable {
     let directory: String
     let port: Int
+    /// Whether the server takes TLS connections.
+    var tls = true
 
     /// The repository's root, from this file's place in it.
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -267,7 +269,7 @@ struct PrivateCluster: Sendable {
         self.port = port
     }
 
-    func start() throws { try shell("postgres_start \"$1\" \"$2\"") }
+    func start() throws { try shell((tls ? "" : "ESCALATOR_POSTGRES_SSL=off ") + "postgres_start \"$1\" \"$2\"") }
 
     func stop() { try? shell("postgres_stop \"$1\"") }
 

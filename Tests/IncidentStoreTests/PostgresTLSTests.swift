@@ -85,6 +85,28 @@ struct PostgresTLSTests {
         #expect(message.contains(rootCertificate ?? "the system's trusted CAs"), "\(message)")
     }
 
+    @Test("A server without TLS is refused when the mode requires it, and used in the clear with prefer")
+    func serverWithoutTLS() async throws {
+        var cluster = try PrivateCluster(
+            directory: try #require(TestPostgres.directory) + "-no-tls", port: try TestPostgres.freePort())
+        cluster.tls = false
+        try cluster.start()
+        defer { cluster.stop() }
+        var configuration = try configuration(.require)
+        configuration.port = cluster.port
+        let error = await #expect(throws: IncidentStoreError.self) {
+            _ = try await PostgresIncidentStore.connect(configuration: configuration, logger: logger)
+        }
+        #expect(error?.code == .cannotOpen)
+        #expect(error?.message.contains("does not offer TLS, and sslmode=require requires it") == true, "\(error?.message ?? "")")
+
+        configuration.tls = .prefer
+        try await TestPostgres.withStore(configuration: configuration) { store in
+            let encrypted = try await connectionsAreEncrypted(store)
+            #expect(!encrypted)
+        }
+    }
+
     @Test("A connection lost during or after the handshake is an outage to wait out, not a refused server")
     func lostConnectionIsNoTLSRefusal() throws {
         let errors = ErrorTranslator(configuration: try configuration(.require))

@@ -4,8 +4,8 @@
 #   postgres_start DIR PORT   initdb (first time) and start; exports ESCALATOR_TEST_POSTGRES_URL,
 #                             and ESCALATOR_TEST_POSTGRES_TLS_DIR: the server also takes TLS, with a
 #                             certificate for `localhost` from a throwaway CA (test_tls_files; needs
-#                             openssl). Disk syncs are off for tests; ESCALATOR_POSTGRES_FSYNC=on for
-#                             benchmarks.
+#                             openssl; ESCALATOR_POSTGRES_SSL=off starts it without). Disk syncs are
+#                             off for tests; ESCALATOR_POSTGRES_FSYNC=on for benchmarks.
 #   postgres_stop DIR         fast shutdown
 
 # test_tls_files, for callers that source this file alone (the outage test).
@@ -41,7 +41,7 @@ postgres_start() {
     # A cluster left running by an interrupted run is stopped first, so this run starts clean.
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && postgres_stop "$dir"
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=${ESCALATOR_POSTGRES_FSYNC:-off} -c max_connections=200 -c ssl=on -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server-key.pem" start >/dev/null \
+        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=${ESCALATOR_POSTGRES_FSYNC:-off} -c max_connections=200 -c ssl=${ESCALATOR_POSTGRES_SSL:-on} -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server-key.pem" start >/dev/null \
         || { tail -n 20 "$dir/server.log" >&2; return 1; }
     postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'escalator'" | grep -q 1 \
