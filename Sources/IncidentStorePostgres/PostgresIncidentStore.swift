@@ -444,7 +444,11 @@ public final class PostgresIncidentStore: IncidentStore, Service {
                     lease.start(continuation) {
                         try await self.client.withConnection { connection -> T? in
                             guard lease.leased() else { return nil }
-                            return try await body(connection)
+                            // On the connection's own thread: each reply resumes the work where
+                            // it arrived, instead of waking another thread for every round trip.
+                            return try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
+                                try await body(connection)
+                            }
                         }
                     }
                     lease.giveUp(after: self.configuration.connectionWait, with: NoConnectionInTime())
@@ -611,5 +615,20 @@ extension PostgresIncidentStoreConfiguration {
         case .verifyFull: settings.certificateVerification = .fullVerification
         }
         return settings
+    }
+}
+
+/// Runs a task's jobs on one NIO event loop: a task awaiting that loop's replies then continues
+/// on the thread that received them.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+
+    init(_ eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

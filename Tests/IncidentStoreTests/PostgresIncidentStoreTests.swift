@@ -111,6 +111,21 @@ struct PostgresIncidentStoreTests {
         }
     }
 
+    @Test("A connection's work continues on the thread that receives its replies, round trip after round trip")
+    func workStaysOnTheConnectionsThread() async throws {
+        try await TestPostgres.withStore { store in
+            let onItsLoop = try await store.withConnection("checking where the work runs") { connection in
+                var each: [Bool] = []
+                for _ in 0..<3 {
+                    _ = try await connection.query("SELECT 1", logger: Logger(label: "test.store")).collect()
+                    each.append(connection.eventLoop.inEventLoop)
+                }
+                return each
+            }
+            #expect(onItsLoop == [true, true, true])
+        }
+    }
+
     @Test("A server that is not there is reported as unavailable, naming host and port")
     func unreachableServerIsUnavailable() async throws {
         var configuration = try TestPostgres.configuration()
