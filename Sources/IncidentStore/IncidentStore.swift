@@ -83,6 +83,12 @@ public protocol IncidentStore: Sendable {
     /// over, logged before each write commits, from `baseline` on.
     func outboxTakeovers(since baseline: Int) -> Set<IncidentID>
 
+    /// The outbox rows this store wrote and committed right after sequence `after`, in sequence
+    /// order, when no other row lies between: what `unpublishedOutbox(after:limit:...)` would
+    /// read for them, without reading, at most `limit`. nil when it cannot tell (another process
+    /// wrote rows in between, it kept none, or it does not keep them): the relay reads instead.
+    func writtenOutbox(after: Int64, limit: Int) -> [OutboxRecord]?
+
     /// True when outbox sequences are given in commit order (one writer at a time), so a row
     /// that commits later never has a lower sequence and reading on past a sequence misses
     /// nothing. A relay on a store without it reads from the start every round.
@@ -125,6 +131,9 @@ public protocol IncidentStore: Sendable {
 extension IncidentStore {
     /// Concurrent writers take sequences as they insert, not as they commit.
     public var outboxSequencesFollowCommits: Bool { false }
+
+    /// Kept by none: the relay reads every row.
+    public func writtenOutbox(after: Int64, limit: Int) -> [OutboxRecord]? { nil }
 
     /// Every unpublished outbox row from the first, whoever wrote it, at most `limit`.
     public func unpublishedOutbox(limit: Int) async throws -> [OutboxRecord] {

@@ -49,4 +49,68 @@ final class WrittenStates {
     var committedMessages: [StoredIncident] = []
     /// The state of the message being written, kept once its savepoint is released.
     var current: StoredIncident?
+    /// The outbox rows of the messages kept, in sequence order.
+    var outbox: [OutboxRecord] = []
+    /// The outbox rows of the message being written, kept with it.
+    var currentOutbox: [OutboxRecord] = []
+}
+
+/// Outbox rows this store committed, in sequence order, until its relay takes them
+/// (`writtenOutbox(after:limit:)`): under load the relay publishes them without reading them
+/// back. Only while this store is the file's one writer of outbox rows: with another, an incident
+/// it takes over must not have its rows published from here as well, and the relay reads.
+final class WrittenOutbox: Sendable {
+    private struct State {
+        /// In sequence order from `head`; rows committed while it was full are not kept (they are
+        /// read).
+        var rows: [OutboxRecord] = []
+        var head = 0
+        var lastCommitted: Int64?
+        var anotherWriter = false
+
+        var count: Int { rows.count - head }
+    }
+
+    private let state = Mutex(State())
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    /// Called after each commit, in commit order (the one writer's).
+    func committed(_ more: [OutboxRecord]) {
+        guard let first = more.first, let last = more.last else { return }
+        state.withLock { state in
+            defer { state.lastCommitted = last.sequence }
+            // Sequences follow commits: a gap since this store's last rows is another writer's.
+            if let previous = state.lastCommitted, first.sequence != previous + 1 { state.anotherWriter = true }
+            guard !state.anotherWriter else {
+                state.rows = []
+                state.head = 0
+                return
+            }
+            guard state.count + more.count <= capacity else { return }
+            if state.head > 0, state.head >= state.count {
+                state.rows.removeFirst(state.head)
+                state.head = 0
+            }
+            state.rows.append(contentsOf: more)
+        }
+    }
+
+    /// The rows right after `sequence`, up to the first gap; nil when the first kept one is not
+    /// the next sequence.
+    func take(after sequence: Int64, limit: Int) -> [OutboxRecord]? {
+        state.withLock { state in
+            // What the relay has passed is done with.
+            while state.head < state.rows.count, state.rows[state.head].sequence <= sequence { state.head += 1 }
+            guard state.head < state.rows.count, state.rows[state.head].sequence == sequence + 1 else { return nil }
+            var end = state.head + 1
+            while end < min(state.head + limit, state.rows.count), state.rows[end].sequence == state.rows[end - 1].sequence + 1 {
+                end += 1
+            }
+            return Array(state.rows[state.head..<end])
+        }
+    }
 }

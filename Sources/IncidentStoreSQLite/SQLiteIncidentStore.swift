@@ -16,6 +16,9 @@ public final class SQLiteIncidentStore: IncidentStore {
     let checkpointer: LogCheckpointer
     /// Whose relay publishes the messages this store writes (`unpublishedOutbox`).
     let outboxOwner = OutboxOwner()
+    /// What this store committed to the outbox lately, for its relay (`writtenOutbox`): a few
+    /// rounds of a burst's rows.
+    let writtenOutbox = WrittenOutbox(capacity: 4096)
 
     /// Opens (creating when missing) the file and brings its schema up to date.
     public init(configuration: SQLiteIncidentStoreConfiguration, logger: Logger) throws {
@@ -128,6 +131,7 @@ public final class SQLiteIncidentStore: IncidentStore {
         do {
             let recent = recentStates
             let outboxOwner = outboxOwner
+            let writtenOutbox = writtenOutbox
             let results = try await write { db in
                 // The batch in one transaction: `carefully`, each message in a savepoint of its own.
                 func attempt(carefully: Bool) throws -> [Result<ApplyOutcome, any Error>] {
@@ -144,6 +148,7 @@ public final class SQLiteIncidentStore: IncidentStore {
                         return .commit
                     }
                     recent.remember(written.committedMessages)
+                    writtenOutbox.committed(written.outbox)
                     return results
                 }
                 do {
@@ -294,6 +299,10 @@ public final class SQLiteIncidentStore: IncidentStore {
     public var outboxSequencesFollowCommits: Bool { true }
 
     public func outboxTakeoverBaseline() -> Int { outboxOwner.baseline() }
+
+    public func writtenOutbox(after: Int64, limit: Int) -> [OutboxRecord]? {
+        writtenOutbox.take(after: after, limit: limit)
+    }
 
     public func outboxTakeovers(since baseline: Int) -> Set<IncidentID> { outboxOwner.incidentsTakenOver(since: baseline) }
 

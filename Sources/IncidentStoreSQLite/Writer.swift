@@ -36,9 +36,11 @@ struct Writer {
     /// throws `RolledBackMessage` and the caller rolls the whole transaction back.
     func applyOne(_ request: ApplyRequest, savepoint: Bool) throws -> Result<ApplyOutcome, any Error> {
         written?.current = nil
+        written?.currentOutbox.removeAll(keepingCapacity: true)
         let result = try apply(request, savepoint: savepoint)
-        if case .success(.applied) = result, let written, let state = written.current {
-            written.committedMessages.append(state)
+        if case .success(.applied) = result, let written {
+            if let state = written.current { written.committedMessages.append(state) }
+            written.outbox += written.currentOutbox
         }
         return result
     }
@@ -244,7 +246,15 @@ struct Writer {
                     message.messageID, id, message.exchange, message.routingKey, properties, message.body,
                     now.millisecondsSinceEpoch,
                 ])
-                if db.changesCount > 0 { written += 1 } else { duplicates += 1 }
+                guard db.changesCount > 0 else {
+                    duplicates += 1
+                    continue
+                }
+                written += 1
+                self.written?.currentOutbox.append(
+                    OutboxRecord(
+                        sequence: db.lastInsertedRowID, incident: incident, message: message, createdAt: now,
+                        publishedAt: nil))
             }
         }
         if !changes.parcels.isEmpty {

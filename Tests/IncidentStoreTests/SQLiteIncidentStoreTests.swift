@@ -9,6 +9,15 @@ import Testing
 @Suite("SQLite incident store")
 struct SQLiteIncidentStoreTests {
     let logger = Logger(label: "test.sqlite-store")
+    let worker = FixtureWorker()
+    let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+
+    /// A store on a new file in a folder of its own (remove it when done), and the file's path.
+    func storeOnNewFile() throws -> (store: SQLiteIncidentStore, path: String, folder: TemporaryFolder) {
+        let folder = try TemporaryFolder()
+        let path = folder.path + "/escalator.sqlite"
+        return (try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger), path, folder)
+    }
 
     @Test("Opening a store creates its folder, in WAL mode with full sync and a busy timeout")
     func openCreatesFolderInWALMode() async throws {
@@ -29,14 +38,10 @@ struct SQLiteIncidentStoreTests {
     /// the file beside the writer as commits come.
     @Test("The database file itself catches up with what was committed")
     func theLogIsCopiedIntoTheDatabaseFile() async throws {
-        let folder = try TemporaryFolder()
-        defer { folder.remove() }
-        let path = folder.path + "/escalator.sqlite"
         // The default interval: the last commits, which come sooner than it after the previous
         // checkpoint, are copied once it has passed, with no commit after them.
-        let store = try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
-        let worker = FixtureWorker()
-        let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+        let (store, path, folder) = try storeOnNewFile()
+        defer { folder.remove() }
         for batch in 0..<40 {
             _ = try await store.apply(batch: (0..<5).map { index in
                 let n = batch * 5 + index
@@ -52,6 +57,34 @@ struct SQLiteIncidentStoreTests {
             if counted != "200" { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(counted == "200", "the database file without its log holds \(counted) of 200 incidents")
+    }
+
+    @Test("The rows a store commits are handed to its relay as a read would give them, none of an undone message, none once another writer shares the file")
+    func committedRowsForTheRelay() async throws {
+        let (store, path, folder) = try storeOnNewFile()
+        defer { folder.remove() }
+        // The second message writes its rows and then fails: the batch goes again with savepoints.
+        var crashing = worker.trigger(messageID: "incident:e2", key: "fire-2", incident: "inc-2", at: t0)
+        crashing.beforeCommit = { throw SimulatedCrash() }
+        _ = try await store.apply(batch: [
+            worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0), crashing,
+            worker.trigger(messageID: "incident:e3", key: "fire-3", incident: "inc-3", at: t0),
+        ])
+        let read = try await store.unpublishedOutbox(limit: 100)
+        #expect(read.count >= 4 && read.allSatisfy { $0.incident != "inc-2" })
+        func summary(_ rows: [OutboxRecord]?) -> [String]? {
+            rows?.map { "\($0.sequence) \($0.incident?.rawValue ?? "-") \($0.message.messageID) \($0.message.routingKey)" }
+        }
+        #expect(summary(store.writtenOutbox(after: 0, limit: 100)) == summary(read))
+        #expect(summary(store.writtenOutbox(after: 0, limit: 2)) == summary(Array(read.prefix(2))))
+        #expect(summary(store.writtenOutbox(after: read[1].sequence, limit: 100)) == summary(Array(read.dropFirst(2))))
+        // Another writer's rows in between: the relay is to read from now on.
+        let other = try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
+        _ = try await other.apply(worker.trigger(messageID: "incident:e4", key: "fire-4", incident: "inc-4", at: t0))
+        _ = try await store.apply(worker.trigger(messageID: "incident:e5", key: "fire-5", incident: "inc-5", at: t0))
+        let all = try await store.unpublishedOutbox(limit: 100)
+        let fifth = try #require(all.first { $0.incident == "inc-5" })
+        #expect(store.writtenOutbox(after: fifth.sequence - 1, limit: 100) == nil)
     }
 
     @Test("A store that cannot be opened says which file and what to do")

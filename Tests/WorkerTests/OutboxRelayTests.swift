@@ -51,11 +51,19 @@ struct OutboxRelayTests {
     final class ObservedStore: IncidentStore {
         let base: SQLiteIncidentStore
         let outboxSequencesFollowCommits: Bool
+        /// Whether the relay is given the rows just committed (`writtenOutbox`); otherwise it
+        /// reads every row, and the reads counted here are all of its reads.
+        let handsOverWrittenRows: Bool
         private let readsAfter = Mutex<[Int64]>([])
 
-        init(_ base: SQLiteIncidentStore, sequencesFollowCommits: Bool = true) {
+        init(_ base: SQLiteIncidentStore, sequencesFollowCommits: Bool = true, handsOverWrittenRows: Bool = false) {
             self.base = base
             outboxSequencesFollowCommits = sequencesFollowCommits
+            self.handsOverWrittenRows = handsOverWrittenRows
+        }
+
+        func writtenOutbox(after: Int64, limit: Int) -> [OutboxRecord]? {
+            handsOverWrittenRows ? base.writtenOutbox(after: after, limit: limit) : nil
         }
 
         var outboxReads: Int { readsAfter.withLock { $0.count } }
@@ -266,6 +274,32 @@ struct OutboxRelayTests {
         let published = publishedAfterY()
         #expect(Array(published.prefix(x.count)) == x.map(\.message.messageID), "\(published)")
         #expect(published.count > x.count)
+    }
+
+    @Test("Rows this worker just committed go out in order without being read back from the outbox")
+    func committedRowsAreHandedOver() async throws {
+        let rows = try await writeIncidents(12)
+        let publisher = ScriptedPublisher()
+        let observed = ObservedStore(store, handsOverWrittenRows: true)
+        let relay = OutboxRelay(
+            store: observed, publisher: publisher, clock: SystemWallClock(), doorbell: Doorbell(), batchSize: 4,
+            pollInterval: .seconds(5), logger: Logger(label: "test"))
+        let running = Task { try await relay.run() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while publisher.publishedIDs.count < rows.count, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        running.cancel()
+        _ = await running.result
+        #expect(publisher.publishedIDs == rows.map(\.message.messageID))
+        // One read from the start takes the first round and the store hands over the rest: no
+        // read in between, only once everything was taken (while the last rounds are confirmed).
+        // Read round by round, it would be one read after each round's last row.
+        let rounds = (rows.count + 3) / 4
+        #expect(rounds >= 6)
+        let readsAfter = observed.outboxReadsAfter
+        #expect(readsAfter.first == 0)
+        #expect(readsAfter.allSatisfy { $0 == 0 || $0 == rows.last?.sequence }, "reads after \(readsAfter), \(rounds) rounds")
     }
 
     @Test("While a mark waits for the store, the idle relay does not read the outbox every millisecond")

@@ -102,7 +102,13 @@ final class OutboxRelay: Service, Sendable {
                     othersWrittenBefore = clock.now() - takeover
                     takeoverBaseline = store.outboxTakeoverBaseline()
                 }
-                rows = try await store.unpublishedOutbox(after: cursor, limit: batchSize, othersWrittenBefore: othersWrittenBefore)
+                // Reading on, the rows this worker just committed need not be read back.
+                if cursor != 0, readOnPastRounds, let written = store.writtenOutbox(after: cursor, limit: batchSize) {
+                    rows = written
+                } else {
+                    rows = try await store.unpublishedOutbox(
+                        after: cursor, limit: batchSize, othersWrittenBefore: othersWrittenBefore)
+                }
                 readFailures = 0
             } catch {
                 readFailures += 1
