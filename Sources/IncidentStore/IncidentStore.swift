@@ -85,8 +85,9 @@ public protocol IncidentStore: Sendable {
 
     /// The outbox rows this store wrote and committed right after sequence `after`, in sequence
     /// order, when no other row lies between: what `unpublishedOutbox(after:limit:...)` would
-    /// read for them, without reading, at most `limit`. nil when it cannot tell (another process
-    /// wrote rows in between, it kept none, or it does not keep them): the relay reads instead.
+    /// read for them, without reading them, at most `limit`, each row once; empty when it knows
+    /// there is none after `after`. nil when it cannot tell (another process writes rows too, it
+    /// kept none, or it does not keep them): the relay reads instead.
     func writtenOutbox(after: Int64, limit: Int) -> [OutboxRecord]?
 
     /// True when outbox sequences are given in commit order (one writer at a time), so a row

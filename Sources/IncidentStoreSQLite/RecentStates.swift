@@ -65,8 +65,11 @@ final class WrittenOutbox: Sendable {
         /// read).
         var rows: [OutboxRecord] = []
         var head = 0
-        var lastCommitted: Int64?
+        /// The outbox's sequence (`sqlite_sequence`) as this store's last write left it.
+        var sequenceAfterLastWrite: Int64?
         var anotherWriter = false
+        /// None is handed over twice, whichever relay asks.
+        var handedThrough: Int64 = 0
 
         var count: Int { rows.count - head }
     }
@@ -78,38 +81,61 @@ final class WrittenOutbox: Sendable {
         self.capacity = capacity
     }
 
-    /// Called after each commit, in commit order (the one writer's).
-    func committed(_ more: [OutboxRecord]) {
-        guard let first = more.first, let last = more.last else { return }
+    /// Called after each write that commits, in commit order (the one writer's), with the
+    /// outbox's sequence when it began and when it ended: a sequence moved in between two of this
+    /// store's writes is another writer's doing. True when that ended the hand-over just now.
+    @discardableResult
+    func committed(_ more: [OutboxRecord], sequenceBefore: Int64?, sequenceAfter: Int64?) -> Bool {
         state.withLock { state in
-            defer { state.lastCommitted = last.sequence }
-            // Sequences follow commits: a gap since this store's last rows is another writer's.
-            if let previous = state.lastCommitted, first.sequence != previous + 1 { state.anotherWriter = true }
+            let ended = !state.anotherWriter && state.sequenceAfterLastWrite.map { sequenceBefore != $0 } == true
+            if ended { state.anotherWriter = true }
+            state.sequenceAfterLastWrite = sequenceAfter
             guard !state.anotherWriter else {
                 state.rows = []
                 state.head = 0
-                return
+                return ended
             }
-            guard state.count + more.count <= capacity else { return }
+            guard !more.isEmpty, state.count + more.count <= capacity else { return false }
             if state.head > 0, state.head >= state.count {
                 state.rows.removeFirst(state.head)
                 state.head = 0
             }
             state.rows.append(contentsOf: more)
+            return false
         }
     }
 
-    /// The rows right after `sequence`, up to the first gap; nil when the first kept one is not
-    /// the next sequence.
+    /// Called at the start of this store's other writes (marks): a sequence moved since its last
+    /// write is another writer's doing. True when that ended the hand-over just now.
+    @discardableResult
+    func writing(sequenceNow: Int64?) -> Bool {
+        state.withLock { state in
+            guard !state.anotherWriter, let previous = state.sequenceAfterLastWrite, sequenceNow != previous else { return false }
+            state.anotherWriter = true
+            state.rows = []
+            state.head = 0
+            return true
+        }
+    }
+
+    /// The rows right after `sequence`, up to the first gap, at most `limit`; none when
+    /// `sequence` is where this store's last write left the outbox (the relay has everything);
+    /// nil when the first kept one is not the next sequence.
     func take(after sequence: Int64, limit: Int) -> [OutboxRecord]? {
         state.withLock { state in
             // What the relay has passed is done with.
             while state.head < state.rows.count, state.rows[state.head].sequence <= sequence { state.head += 1 }
-            guard state.head < state.rows.count, state.rows[state.head].sequence == sequence + 1 else { return nil }
+            guard limit > 0, !state.anotherWriter else { return nil }
+            guard state.head < state.rows.count else {
+                // Its writes ring the relay's doorbell once counted here: a later one is not missed.
+                return sequence == state.sequenceAfterLastWrite && sequence >= state.handedThrough ? [] : nil
+            }
+            guard state.rows[state.head].sequence == sequence + 1, sequence + 1 > state.handedThrough else { return nil }
             var end = state.head + 1
             while end < min(state.head + limit, state.rows.count), state.rows[end].sequence == state.rows[end - 1].sequence + 1 {
                 end += 1
             }
+            state.handedThrough = state.rows[end - 1].sequence
             return Array(state.rows[state.head..<end])
         }
     }

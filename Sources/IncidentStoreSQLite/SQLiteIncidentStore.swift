@@ -140,15 +140,20 @@ public final class SQLiteIncidentStore: IncidentStore {
                     let written = WrittenStates()
                     let outbox = outboxOwner.transaction()
                     defer { outbox.settle() }
+                    var sequence: (before: Int64?, after: Int64?) = (nil, nil)
                     try db.inTransaction(.immediate) {
+                        sequence.before = try Writer.outboxSequence(db)
                         let writer = Writer(db: db, written: written, outbox: outbox)
                         for request in batch {
                             results.append(try writer.applyOne(request, savepoint: carefully))
                         }
+                        sequence.after = try Writer.outboxSequence(db)
                         return .commit
                     }
                     recent.remember(written.committedMessages)
-                    writtenOutbox.committed(written.outbox)
+                    if writtenOutbox.committed(written.outbox, sequenceBefore: sequence.before, sequenceAfter: sequence.after) {
+                        self.anotherWriterFound()
+                    }
                     return results
                 }
                 do {
@@ -304,6 +309,12 @@ public final class SQLiteIncidentStore: IncidentStore {
         writtenOutbox.take(after: after, limit: limit)
     }
 
+    private func anotherWriterFound() {
+        logger.info(
+            "another process writes messages to this store's outbox too: the relay reads every message back from now on",
+            metadata: ["path": "\(configuration.path)"])
+    }
+
     public func outboxTakeovers(since baseline: Int) -> Set<IncidentID> { outboxOwner.incidentsTakenOver(since: baseline) }
 
     public func unpublishedOutbox(after: Int64, limit: Int, othersWrittenBefore: Timestamp) async throws -> [OutboxRecord] {
@@ -328,6 +339,8 @@ public final class SQLiteIncidentStore: IncidentStore {
         do {
             try await writeRelaxed { db in
                 try db.inTransaction(.immediate) {
+                    // Marks come every few rounds: another writer's rows are noticed soon.
+                    if self.writtenOutbox.writing(sequenceNow: try Writer.outboxSequence(db)) { self.anotherWriterFound() }
                     let statement = try db.cachedStatement(
                         sql: "UPDATE outbox SET published_at = ? WHERE seq = ? AND published_at IS NULL")
                     for sequence in sequences {

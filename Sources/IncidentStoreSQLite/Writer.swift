@@ -285,6 +285,12 @@ struct Writer {
             .execute(arguments: [claim.incident.rawValue, claim.id.description, claim.at.millisecondsSinceEpoch])
     }
 
+    /// The last outbox sequence given (`AUTOINCREMENT`), also to an insert that found its message
+    /// there already; nil before the first row.
+    static func outboxSequence(_ db: Database) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"))
+    }
+
     func inboxContains(_ messageID: String) throws -> Bool {
         try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM inbox WHERE message_id = ?"), arguments: [messageID])
             ?? false

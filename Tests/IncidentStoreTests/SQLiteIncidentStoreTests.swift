@@ -59,9 +59,9 @@ struct SQLiteIncidentStoreTests {
         #expect(counted == "200", "the database file without its log holds \(counted) of 200 incidents")
     }
 
-    @Test("The rows a store commits are handed to its relay as a read would give them, none of an undone message, none once another writer shares the file")
+    @Test("The rows a store commits are handed to its relay as a read would give them: once, none of an undone message")
     func committedRowsForTheRelay() async throws {
-        let (store, path, folder) = try storeOnNewFile()
+        let (store, _, folder) = try storeOnNewFile()
         defer { folder.remove() }
         // The second message writes its rows and then fails: the batch goes again with savepoints.
         var crashing = worker.trigger(messageID: "incident:e2", key: "fire-2", incident: "inc-2", at: t0)
@@ -72,19 +72,59 @@ struct SQLiteIncidentStoreTests {
         ])
         let read = try await store.unpublishedOutbox(limit: 100)
         #expect(read.count >= 4 && read.allSatisfy { $0.incident != "inc-2" })
-        func summary(_ rows: [OutboxRecord]?) -> [String]? {
-            rows?.map { "\($0.sequence) \($0.incident?.rawValue ?? "-") \($0.message.messageID) \($0.message.routingKey)" }
-        }
-        #expect(summary(store.writtenOutbox(after: 0, limit: 100)) == summary(read))
         #expect(summary(store.writtenOutbox(after: 0, limit: 2)) == summary(Array(read.prefix(2))))
         #expect(summary(store.writtenOutbox(after: read[1].sequence, limit: 100)) == summary(Array(read.dropFirst(2))))
-        // Another writer's rows in between: the relay is to read from now on.
+        // Handed over once: a relay starting again reads them.
+        #expect(store.writtenOutbox(after: 0, limit: 100) == nil)
+    }
+
+    @Test("A message already in the outbox costs a sequence number, and the rows after it are still handed over")
+    func duplicateOutboxMessageKeepsTheHandOver() async throws {
+        let (store, _, folder) = try storeOnNewFile()
+        defer { folder.remove() }
+        _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+        let first = try await store.unpublishedOutbox(limit: 100)
+        #expect(store.writtenOutbox(after: 0, limit: 100)?.count == first.count)
+        // A message whose id is in the outbox already (a notice sent before, say): its insert
+        // does nothing but takes a sequence number, at the end of its transaction.
+        let again = try #require(first.last?.message)
+        _ = try await store.apply(
+            ApplyRequest(messageID: "test:again", lookup: .id("inc-1"), at: t0) { _ in IncidentChanges(outbox: [again]) })
+        _ = try await store.apply(worker.trigger(messageID: "incident:e2", key: "fire-2", incident: "inc-2", at: t0))
+        // The relay reads past the gap, then is handed the next writes' rows again.
+        let second = try await store.unpublishedOutbox(after: try #require(first.last).sequence, limit: 100, othersWrittenBefore: .distantFuture)
+        #expect(store.writtenOutbox(after: try #require(first.last).sequence, limit: 100) == nil)
+        _ = try await store.apply(worker.trigger(messageID: "incident:e3", key: "fire-3", incident: "inc-3", at: t0))
+        let third = try await store.unpublishedOutbox(after: try #require(second.last).sequence, limit: 100, othersWrittenBefore: .distantFuture)
+        #expect(!third.isEmpty)
+        #expect(summary(store.writtenOutbox(after: try #require(second.last).sequence, limit: 100)) == summary(third))
+    }
+
+    @Test(
+        "Once another writer shares the file, a store hands over nothing more from its next write on, even rows it wrote before",
+        arguments: ["apply", "mark"])
+    func anotherWriterEndsTheHandOver(nextWrite: String) async throws {
+        let (store, path, folder) = try storeOnNewFile()
+        defer { folder.remove() }
+        _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+        let first = try await store.unpublishedOutbox(limit: 100)
+        // Not taken yet when another process writes: that one may take the incident over.
         let other = try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
-        _ = try await other.apply(worker.trigger(messageID: "incident:e4", key: "fire-4", incident: "inc-4", at: t0))
-        _ = try await store.apply(worker.trigger(messageID: "incident:e5", key: "fire-5", incident: "inc-5", at: t0))
+        _ = try await other.apply(worker.trigger(messageID: "incident:e2", key: "fire-2", incident: "inc-2", at: t0))
+        if nextWrite == "apply" {
+            _ = try await store.apply(worker.trigger(messageID: "incident:e3", key: "fire-3", incident: "inc-3", at: t0))
+        } else {
+            try await store.markPublished([try #require(first.last).sequence], at: t0)
+        }
+        #expect(store.writtenOutbox(after: 0, limit: 100) == nil)
         let all = try await store.unpublishedOutbox(limit: 100)
-        let fifth = try #require(all.first { $0.incident == "inc-5" })
-        #expect(store.writtenOutbox(after: fifth.sequence - 1, limit: 100) == nil)
+        if let third = all.first(where: { $0.incident == "inc-3" }) {
+            #expect(store.writtenOutbox(after: third.sequence - 1, limit: 100) == nil)
+        }
+    }
+
+    func summary(_ rows: [OutboxRecord]?) -> [String]? {
+        rows?.map { "\($0.sequence) \($0.incident?.rawValue ?? "-") \($0.message.messageID) \($0.message.routingKey)" }
     }
 
     @Test("A store that cannot be opened says which file and what to do")
