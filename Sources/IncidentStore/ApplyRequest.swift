@@ -184,6 +184,18 @@ public struct IncidentChanges: Sendable {
     }
 }
 
+/// For stores that apply a batch first as if every message took effect (`IncidentStore.apply`):
+/// thrown inside the transaction by a message applied without a savepoint whose result keeps
+/// nothing. The store rolls the transaction back and applies the batch again with a savepoint
+/// per message, or, for a message alone, returns `result`.
+public struct RolledBackMessage: Error {
+    public var result: Result<ApplyOutcome, any Error>
+
+    public init(result: Result<ApplyOutcome, any Error>) {
+        self.result = result
+    }
+}
+
 /// What `apply` did with one message.
 public enum ApplyOutcome: Sendable, Hashable {
     /// Committed (or, in a batch, will be with the batch).

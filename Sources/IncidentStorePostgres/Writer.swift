@@ -10,12 +10,6 @@ private struct MessageFailure: Error {
     var underlying: any Error
 }
 
-/// Thrown by a message applied alone whose result keeps nothing: the transaction is rolled
-/// back and the result returned.
-struct RolledBackMessage: Error {
-    var result: Result<ApplyOutcome, any Error>
-}
-
 /// One message's rows as JSON, unpacked by `Writer.writeRows` (snake_case keys, as the SQL
 /// reads them; absent keys are NULL).
 struct RowsJSON: Encodable {

@@ -72,6 +72,16 @@ final class WrittenOutbox: Sendable {
         var handedThrough: Int64 = 0
 
         var count: Int { rows.count - head }
+
+        /// At the start of one of this store's writes: a sequence moved since its last write is
+        /// another writer's doing, which ends the hand-over. True when it ended just now.
+        mutating func writing(sequenceNow: Int64?) -> Bool {
+            guard !anotherWriter, let previous = sequenceAfterLastWrite, sequenceNow != previous else { return false }
+            anotherWriter = true
+            rows = []
+            head = 0
+            return true
+        }
     }
 
     private let state = Mutex(State())
@@ -81,41 +91,29 @@ final class WrittenOutbox: Sendable {
         self.capacity = capacity
     }
 
-    /// Called after each write that commits, in commit order (the one writer's), with the
-    /// outbox's sequence when it began and when it ended: a sequence moved in between two of this
-    /// store's writes is another writer's doing. True when that ended the hand-over just now.
+    /// Called after each write of messages that commits, in commit order (the one writer's), with
+    /// the outbox's sequence when it began and when it ended. True when another writer's rows,
+    /// noticed now, ended the hand-over.
     @discardableResult
     func committed(_ more: [OutboxRecord], sequenceBefore: Int64?, sequenceAfter: Int64?) -> Bool {
         state.withLock { state in
-            let ended = !state.anotherWriter && state.sequenceAfterLastWrite.map { sequenceBefore != $0 } == true
-            if ended { state.anotherWriter = true }
+            let ended = state.writing(sequenceNow: sequenceBefore)
             state.sequenceAfterLastWrite = sequenceAfter
-            guard !state.anotherWriter else {
-                state.rows = []
-                state.head = 0
-                return ended
-            }
-            guard !more.isEmpty, state.count + more.count <= capacity else { return false }
+            guard !state.anotherWriter, !more.isEmpty, state.count + more.count <= capacity else { return ended }
             if state.head > 0, state.head >= state.count {
                 state.rows.removeFirst(state.head)
                 state.head = 0
             }
             state.rows.append(contentsOf: more)
-            return false
+            return ended
         }
     }
 
-    /// Called at the start of this store's other writes (marks): a sequence moved since its last
-    /// write is another writer's doing. True when that ended the hand-over just now.
+    /// Called at the start of this store's other writes (marks). True when another writer's
+    /// rows, noticed now, ended the hand-over.
     @discardableResult
     func writing(sequenceNow: Int64?) -> Bool {
-        state.withLock { state in
-            guard !state.anotherWriter, let previous = state.sequenceAfterLastWrite, sequenceNow != previous else { return false }
-            state.anotherWriter = true
-            state.rows = []
-            state.head = 0
-            return true
-        }
+        state.withLock { $0.writing(sequenceNow: sequenceNow) }
     }
 
     /// The rows right after `sequence`, up to the first gap, at most `limit`; none when

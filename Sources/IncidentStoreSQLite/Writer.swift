@@ -9,13 +9,6 @@ private struct MessageFailure: Error {
     var underlying: any Error
 }
 
-/// Thrown by a message applied without a savepoint whose result keeps nothing: the caller rolls
-/// the whole transaction back, and applies the batch again with savepoints, or returns the result
-/// of a message applied alone.
-struct RolledBackMessage: Error {
-    var result: Result<ApplyOutcome, any Error>
-}
-
 /// The statements of one message's write, inside the batch's transaction.
 struct Writer {
     let db: Database
