@@ -10,13 +10,7 @@ public func cpuSecondsOfThisProcess() -> Double {
 /// CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; nil when the
 /// process is gone or the file cannot be read. Resolution: one clock tick (10 ms here).
 public func cpuSeconds(ofProcess pid: Int32) -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-        let close = text.lastIndex(of: ")")
-    else { return nil }
-    // After the command name in parentheses: field 3 (state) first; utime and stime are 14 and 15.
-    let fields = text[text.index(after: close)...].split(separator: " ")
-    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    processStat(pid)?.cpuSeconds
 }
 
 /// CPU seconds of a process and of its children now running: a PostgreSQL server's postmaster
@@ -24,13 +18,21 @@ public func cpuSeconds(ofProcess pid: Int32) -> Double? {
 public func cpuSeconds(ofProcessAndChildren root: Int32) -> Double? {
     guard let own = cpuSeconds(ofProcess: root) else { return nil }
     let children = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Double? in
-        guard let pid = Int32(entry), pid != root,
-            let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = text.lastIndex(of: ")")
-        else { return nil }
-        // Field 4, the parent's pid, follows the state after the command name.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 2, Int32(fields[1]) == root else { return nil }
-        return cpuSeconds(ofProcess: pid)
+        guard let pid = Int32(entry), pid != root, let stat = processStat(pid), stat.parent == root else { return nil }
+        return stat.cpuSeconds
     }
     return own + children.reduce(0, +)
+}
+
+/// A process's parent and CPU seconds, from one read of /proc/<pid>/stat.
+private func processStat(_ pid: Int32) -> (parent: Int32, cpuSeconds: Double)? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = text.lastIndex(of: ")")
+    else { return nil }
+    // After the command name in parentheses: field 3 (state) first, then 4 (the parent's pid);
+    // utime and stime are 14 and 15.
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let parent = Int32(fields[1]), let user = Double(fields[11]), let system = Double(fields[12])
+    else { return nil }
+    return (parent, (user + system) / Double(sysconf(Int32(_SC_CLK_TCK))))
 }

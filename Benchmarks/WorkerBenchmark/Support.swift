@@ -248,6 +248,13 @@ struct RelayFigures {
     /// The raw relay of messages shaped as the contract shapes the worker's.
     var contractShaped: Double?
     var contractShapedBrokerMicroseconds: Double?
+
+    /// "raw rabbitmq-c <rate> msg/s, adapter <rate> msg/s, contract-shaped raw <rate> msg/s (<n> messages)"
+    func summary(messages: Int) -> String {
+        String(
+            format: "raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s, contract-shaped raw %.0f msg/s (%d messages)", raw, adapter,
+            contractShaped ?? 0, messages)
+    }
 }
 
 func runRelayBenchmark(executable: String, url: String, messages: Int) async throws -> RelayFigures {

@@ -27,6 +27,8 @@
 // the worker's run every message is also published or consumed by this benchmark; in the
 // relay's, nobody consumes the sink). No timing is asserted anywhere.
 //
+// ESCALATOR_BENCHMARK_ONLY_BACKLOG=1 runs phase 0 alone (after the relay) and prints its figures.
+//
 // ESCALATOR_BENCHMARK_WORKERS (default 1) runs that many workers side by side on the same queues
 // and store; their CPU is summed, and the output line says how many messages went out again
 // (left out of every figure).
@@ -82,6 +84,8 @@ enum WorkerBenchmark {
         let workerCount = max(1, setting("ESCALATOR_BENCHMARK_WORKERS", 1))
         let lanes = setting("ESCALATOR_BENCHMARK_LANES", 8)
         let backlog = setting("ESCALATOR_BENCHMARK_BACKLOG", 10_000)
+        // Phase 0 alone, for quick comparisons of two builds (ESCALATOR_EXECUTABLE).
+        let onlyBacklog = setting("ESCALATOR_BENCHMARK_ONLY_BACKLOG", 0) != 0
         let postgres = environment["ESCALATOR_BENCHMARK_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
         let storeKind = postgres == nil ? "SQLite store" : "PostgreSQL store"
         let brokerPID = Int32(environment["ESCALATOR_BENCHMARK_BROKER_PID"] ?? "")
@@ -99,7 +103,7 @@ enum WorkerBenchmark {
         if FileManager.default.isExecutableFile(atPath: relayBenchmark) {
             let rates = try await runRelayBenchmark(executable: relayBenchmark, url: url, messages: relayMessages)
             relayRuns.append(rates)
-            say(String(format: "relay before: raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s, contract-shaped raw %.0f msg/s (%d messages)", rates.raw, rates.adapter, rates.contractShaped ?? 0, relayMessages))
+            say("relay before: " + rates.summary(messages: relayMessages))
         } else {
             say("relay: no AMQPRelayBenchmark at \(relayBenchmark); the ratio is not measured")
         }
@@ -160,6 +164,45 @@ enum WorkerBenchmark {
             return statuses
         }
 
+        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
+        func micros(_ value: Double?) -> String { value.map { String(format: "%.1f µs", $0) } ?? "?" }
+        /// Worker (in + out)/s against a relay's relayed/s: counting its messages in and out too,
+        /// and (in brackets) as relayed.
+        func ratios(_ perSecond: Double, relayed: Double) -> String {
+            String(format: "%.3f  (÷ relayed/s: %.3f)", perSecond / (2 * relayed), perSecond / relayed)
+        }
+        /// CPU per message of the workers, the broker and, when there is one, the PostgreSQL server.
+        func cpu(worker: Double?, broker: Double?, database: Double?) -> String {
+            "worker \(micros(worker)), broker \(micros(broker))"
+                + (CPUReading.databasePID == nil ? "" : ", PostgreSQL \(micros(database))")
+        }
+        func row(_ figure: String, _ value: String, _ goal: String) {
+            say(figure.padding(toLength: 58, withPad: " ", startingAt: 0) + " " + value.padding(toLength: 54, withPad: " ", startingAt: 0) + " " + goal)
+        }
+        /// The backlog phase's figures, against the relay runs so far.
+        func sayBacklog(_ window: (start: CPUReading, end: CPUReading)) {
+            let (start, end) = window
+            let seconds = Double(end.at - start.at) / 1e9
+            let messagesPerSecond = Double(3 * backlog) / seconds
+            func perMessage(_ end: Double?, _ start: Double?) -> Double? {
+                guard let end, let start else { return nil }
+                return (end - start) / Double(3 * backlog) * 1e6
+            }
+            say("like the relay: \(backlog) triggers queued before the worker started; their pages and status updates left in a quorum queue")
+            row("  incidents/s (first trigger taken → last output queued)", String(format: "%.0f/s over %.2f s", Double(backlog) / seconds, seconds), "")
+            row("  worker messages in + out /s", String(format: "%.0f/s (%d in, %d out)", messagesPerSecond, backlog, 2 * backlog), "")
+            if let relayRaw = mean(relayRuns.map(\.raw)) {
+                row("  ratio worker (in + out)/s ÷ relay (in + out)/s", ratios(messagesPerSecond, relayed: relayRaw), "≥ 0.5")
+            }
+            if let relayContract = mean(relayRuns.compactMap(\.contractShaped)) {
+                row("  … ÷ contract-shaped relay (in + out)/s", ratios(messagesPerSecond, relayed: relayContract), "")
+            }
+            row(
+                "  CPU per message in or out",
+                cpu(worker: perMessage(end.worker, start.worker), broker: perMessage(end.broker, start.broker),
+                    database: perMessage(end.database, start.database)), "")
+        }
+
         // Phase 0: workers of their own, on a store of their own, drain the backlog. Timed from
         // the first trigger they take to the last output in the sink, as the relay is timed, from
         // both queues' depths: the end is seen within 20 ms. Then they stop, and the phases after
@@ -193,6 +236,15 @@ enum WorkerBenchmark {
             // The broker goes on compacting both queues' logs for a while; the paced phase's
             // latency is measured once it is done, not beside it.
             await waitUntilQuiet(broker: brokerPID)
+        }
+        if onlyBacklog, let backlogWindow {
+            say("")
+            say("== Worker benchmark, backlog only: \(backlog) triggers, \(workerCount == 1 ? "one worker" : "\(workerCount) workers"), \(storeKind) ==")
+            row("figure", "value", "goal")
+            sayBacklog(backlogWindow)
+            say("worker exit status " + backlogExitStatuses.map { $0.map { "\($0)" } ?? "killed" }.joined(separator: ", "))
+            await publisher.close()
+            return
         }
 
         let (workers, workerLogs) = try startWorkers("store")
@@ -261,7 +313,7 @@ enum WorkerBenchmark {
         if FileManager.default.isExecutableFile(atPath: relayBenchmark) {
             let rates = try await runRelayBenchmark(executable: relayBenchmark, url: url, messages: relayMessages)
             relayRuns.append(rates)
-            say(String(format: "relay after:  raw rabbitmq-c %.0f msg/s, adapter %.0f msg/s, contract-shaped raw %.0f msg/s (%d messages)", rates.raw, rates.adapter, rates.contractShaped ?? 0, relayMessages))
+            say("relay after:  " + rates.summary(messages: relayMessages))
         }
 
         // The figures.
@@ -289,7 +341,6 @@ enum WorkerBenchmark {
         let steadyLate = Percentiles(steadyTimers.map(\.arrivalLateness))
         let steadyFiringLate = Percentiles(steadyTimers.map(\.firingLateness))
         let steadyFirstPage = Percentiles(latencies(steadyFirst, stamps: steadyStamps))
-        func mean(_ values: [Double]) -> Double? { values.isEmpty ? nil : values.reduce(0, +) / Double(values.count) }
         let relayRaw = mean(relayRuns.map(\.raw))
         let relayContract = mean(relayRuns.compactMap(\.contractShaped))
         // Per message in or out: a relayed message is one of each.
@@ -308,36 +359,8 @@ enum WorkerBenchmark {
         say("")
         say("== Worker benchmark: \(burst) incidents at full speed, \(pacedCount) paced at \(pacedRate)/s, \(workerCount == 1 ? "one worker" : "\(workerCount) workers"), \(storeKind) ==")
         say("load average: \(loadAtStart) at start, \(loadAverage()) at end (2 cores shared with other builds)")
-        func micros(_ value: Double?) -> String { value.map { String(format: "%.1f µs", $0) } ?? "?" }
-        func row(_ figure: String, _ value: String, _ goal: String) {
-            say(figure.padding(toLength: 58, withPad: " ", startingAt: 0) + " " + value.padding(toLength: 54, withPad: " ", startingAt: 0) + " " + goal)
-        }
         row("figure", "value", "goal")
-        if let (start, end) = backlogWindow {
-            let seconds = Double(end.at - start.at) / 1e9
-            let messagesPerSecond = Double(3 * backlog) / seconds
-            func perMessage(_ end: Double?, _ start: Double?) -> Double? {
-                guard let end, let start else { return nil }
-                return (end - start) / Double(3 * backlog) * 1e6
-            }
-            say("like the relay: \(backlog) triggers queued before the worker started; their pages and status updates left in a quorum queue")
-            row("  incidents/s (first trigger taken → last output queued)", String(format: "%.0f/s over %.2f s", Double(backlog) / seconds, seconds), "")
-            row("  worker messages in + out /s", String(format: "%.0f/s (%d in, %d out)", messagesPerSecond, backlog, 2 * backlog), "")
-            if let relayRaw {
-                row(
-                    "  ratio worker (in + out)/s ÷ relay (in + out)/s",
-                    String(format: "%.3f  (÷ relayed/s: %.3f)", messagesPerSecond / (2 * relayRaw), messagesPerSecond / relayRaw), "≥ 0.5")
-            }
-            if let relayContract {
-                row(
-                    "  … ÷ contract-shaped relay (in + out)/s",
-                    String(format: "%.3f  (÷ relayed/s: %.3f)", messagesPerSecond / (2 * relayContract), messagesPerSecond / relayContract), "")
-            }
-            row(
-                "  CPU per message in or out",
-                "worker \(micros(perMessage(end.worker, start.worker))), broker \(micros(perMessage(end.broker, start.broker)))"
-                    + (CPUReading.databasePID == nil ? "" : ", PostgreSQL \(micros(perMessage(end.database, start.database)))"), "")
-        }
+        if let backlogWindow { sayBacklog(backlogWindow) }
         say("live: this benchmark publishes every trigger and consumes every output meanwhile, on the same broker and cores")
         row("triggers accepted (confirmed) per second", String(format: "%.0f/s", acceptedPerSecond), "")
         row("incidents/s (first publish → last first page)", String(format: "%.0f/s over %.1f s", incidentsPerSecond, burstSeconds), "")
@@ -351,7 +374,7 @@ enum WorkerBenchmark {
             row("raw rabbitmq-c relay msgs/s (relayed; ×2 = in + out)", String(format: "%.0f/s (%.0f in + out)", relayRaw, 2 * relayRaw), "")
             row(
                 "ratio worker (in + out)/s ÷ relay (in + out)/s",
-                String(format: "%.3f  (÷ relayed/s: %.3f)", messagesPerSecond / (2 * relayRaw), messagesPerSecond / relayRaw), "≥ 0.5")
+                ratios(messagesPerSecond, relayed: relayRaw), "≥ 0.5")
         } else {
             row("ratio worker ÷ relay", "not measured", "≥ 0.5")
         }
@@ -362,12 +385,11 @@ enum WorkerBenchmark {
                     + "broker \(micros(mean(relayRuns.compactMap(\.contractShapedBrokerMicroseconds)).map { $0 / 2 })) per message in or out", "")
             row(
                 "  ratio worker (in + out)/s ÷ it (in + out)/s",
-                String(format: "%.3f  (÷ relayed/s: %.3f)", messagesPerSecond / (2 * relayContract), messagesPerSecond / relayContract), "")
+                ratios(messagesPerSecond, relayed: relayContract), "")
         }
         row(
             "CPU per message in or out, full-speed phase",
-            "worker \(micros(workerCPU)), broker \(micros(brokerCPU))"
-                + (CPUReading.databasePID == nil ? "" : ", PostgreSQL \(micros(databaseCPU))"), "")
+            cpu(worker: workerCPU, broker: brokerCPU, database: databaseCPU), "")
         row("  raw relay, same broker", "client \(micros(relayClientCPU)), broker \(micros(relayBrokerCPU))", "")
         row("first page latency, full speed", burstLatency.summary, "")
         row(String(format: "first page latency, paced (achieved %.0f/s)", pacedAchieved), pacedLatency.summary, "p99 ≤ 20 ms at 1,000/s")
