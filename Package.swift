@@ -248,6 +248,7 @@ let package = Package(
             name: "AMQPTests",
             dependencies: [
                 "AMQP",
+                "CRabbitMQ",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

@@ -39,6 +39,39 @@ extension BrokerTests {
             #expect(publisher.state.description == "closed")
         }
 
+        @Test("messages published together arrive intact and in order, a body of several frames and an empty one among them")
+        func messagesPublishedTogetherArriveIntact() async throws {
+            let rig = try EscalatorRig("together")
+            // 1 MiB, the contract's largest message: eight frames of the 128 KiB the connection negotiates.
+            let large = (0..<1_048_576).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            let bodies: [[UInt8]] = (0..<300).map { index in
+                switch index {
+                case 100: large
+                case 200: []
+                default: Array(#"{"n":\#(index)}"#.utf8)
+                }
+            }
+            let messages = bodies.enumerated().map { index, body in
+                OutboundMessage(
+                    exchange: rig.names.incidentsExchange, routingKey: "incident.fire", body: body,
+                    properties: MessageProperties(headers: ["x-index": .int(Int64(index))], messageID: "m-\(index)"))
+            }
+            let outcomes = try await rig.publisher.publish(messages)
+            #expect(outcomes.allSatisfy { $0.isConfirmed })
+            var deliveries: [Delivery] = []
+            while deliveries.count < messages.count {
+                let batch = try await withTimeout(10, "the deliveries") { [consumer = rig.consumer] in
+                    try await consumer.nextBatch(maximumCount: 512) ?? []
+                }
+                for delivery in batch { rig.consumer.ack(delivery) }
+                deliveries += batch
+            }
+            #expect(deliveries.map { $0.properties.messageID } == messages.map { $0.properties.messageID })
+            #expect(deliveries.map(\.body) == bodies)
+            #expect(deliveries.map { $0.properties.headers["x-index"] } == messages.map { $0.properties.headers["x-index"] })
+            await rig.close()
+        }
+
         @Test("acks settle exactly the deliveries acknowledged, whatever their order, and one left alone comes back")
         func acksInAnyOrderSettleExactlyThoseDeliveries() async throws {
             let rig = try EscalatorRig("acks")

@@ -127,6 +127,42 @@ final class ConnectionHandle {
         throw libraryError(status, doing: "reading from the broker")
     }
 
+    /// Whether frames may be written to the socket directly (`write(_:doing:)`): plain TCP only,
+    /// since a TLS socket's bytes go through rabbitmq-c's OpenSSL session.
+    var acceptsDirectWrites: Bool { configuration.tls == nil }
+
+    /// The largest frame this connection negotiated, header and frame end included.
+    var frameMax: Int { Int(amqp_get_frame_max(state)) }
+
+    /// Writes whole frames straight to the socket, waiting while the broker reads slowly. Throws
+    /// when the socket fails, or takes nothing for two heartbeat intervals (a broker that stopped
+    /// reading). Between rabbitmq-c's own calls only: it never leaves half a frame unsent.
+    func write(_ frames: UnsafeRawBufferPointer, doing action: String) throws(AMQPError) {
+        let descriptor = amqp_get_sockfd(state)
+        var offset = 0
+        while offset < frames.count {
+            let sent = send(descriptor, frames.baseAddress! + offset, frames.count - offset, Int32(MSG_NOSIGNAL))
+            if sent > 0 {
+                offset += sent
+                continue
+            }
+            let cause = errno
+            if sent < 0 && cause == EINTR { continue }
+            guard sent < 0 && (cause == EAGAIN || cause == EWOULDBLOCK) else {
+                let reason = sent == 0 ? "nothing written" : String(cString: strerror(cause)).lowercased()
+                throw AMQPError(
+                    .connectionLost, "connection to \(configuration.host):\(configuration.port) lost while \(action) (\(reason))")
+            }
+            var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            let milliseconds = Int32(clamping: Int64(heartbeatTimeout.seconds * 1000))
+            if poll(&writable, 1, milliseconds) == 0 {
+                throw AMQPError(
+                    .connectionLost,
+                    "\(configuration.host):\(configuration.port) took nothing for \(formatSeconds(heartbeatTimeout)) while \(action); the connection is considered lost")
+            }
+        }
+    }
+
     /// Waits until the socket has data, `wakeDescriptor` is signalled, or `timeout` passes.
     /// Throws when the broker has been silent for two heartbeat intervals.
     func waitForInput(timeout: Duration, wakeDescriptor: Int32) throws(AMQPError) {

@@ -30,6 +30,8 @@ final class PublisherRole: ConnectionRole {
     private var oldestUnsettled = 0
     private var unsettledCount = 0
     private var returnAssembler = ContentAssembler<ReturnMethod>()
+    /// Kept from turn to turn, so its buffers are allocated once.
+    private var frames: PublishFrames?
 
     private struct ReturnMethod {
         let code: UInt16
@@ -66,20 +68,47 @@ final class PublisherRole: ConnectionRole {
             }
         }
         guard !unsent.isEmpty else { return false }
-        var sent = 0
-        defer { unsent.removeFirst(sent) }
         // Bounded, so confirms are read between long runs of publishes.
-        for pending in unsent.prefix(Self.publishesPerTurn) {
-            try publish(pending, on: connection)
-            inFlight.append(pending)
-            unsettledCount += 1
-            sent += 1
+        let batch = unsent.prefix(Self.publishesPerTurn)
+        if connection.acceptsDirectWrites {
+            try publishTogether(batch, on: connection)
+        } else {
+            for pending in batch { try publish(pending, on: connection) }
         }
-        return unsent.count > sent
+        // Only once written: a failed write leaves them in `unsent`, republished on the next connection.
+        for pending in batch { inFlight.append(pending) }
+        unsettledCount += batch.count
+        unsent.removeFirst(batch.count)
+        return !unsent.isEmpty
     }
 
     static let publishesPerTurn = 1000
 
+    /// The batch's frames in one buffer and one write, instead of three `send`s per message.
+    private func publishTogether(_ batch: ArraySlice<Pending>, on connection: ConnectionHandle) throws(AMQPError) {
+        if frames?.frameMax != connection.frameMax {
+            frames = PublishFrames(channel: ConnectionHandle.channel, frameMax: connection.frameMax)
+        }
+        frames!.removeAll()
+        let arena = CArena()
+        for pending in batch {
+            let message = pending.message
+            var properties = arena.properties(message.properties)
+            // `withUnsafeBytes` rethrows untyped: the typed error comes out as a Result.
+            try message.body.withUnsafeBytes { body in
+                Result { () throws(AMQPError) in
+                    try frames!.appendPublish(
+                        exchange: arena.bytes(message.exchange), routingKey: arena.bytes(message.routingKey), mandatory: true,
+                        properties: &properties, body: body)
+                }
+            }.get()
+        }
+        try frames!.bytes.withUnsafeBytes { frames in
+            Result { () throws(AMQPError) in try connection.write(frames, doing: "publishing \(batch.count) messages") }
+        }.get()
+    }
+
+    /// One message through rabbitmq-c, which also encrypts it on a TLS connection.
     private func publish(_ pending: Pending, on connection: ConnectionHandle) throws(AMQPError) {
         let message = pending.message
         let arena = CArena()
