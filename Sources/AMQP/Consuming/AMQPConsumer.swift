@@ -137,7 +137,10 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
     }
 
     /// Stops consuming and closes the connection; unacknowledged deliveries go back to the queue.
-    /// Acks queued before the call are sent first.
+    /// Acks queued before the call are written to the broker first. AMQP gives no answer to an
+    /// ack, and RabbitMQ 3.10 may still drop a quorum queue's last acks when the channel closes
+    /// (rabbitmq-server#10327): those messages are delivered again, which a consumer that records
+    /// what it processed (the worker's inbox) must take as already done.
     public func close(timeout: Duration = .seconds(5)) async {
         await connection.close(timeout: timeout)
     }

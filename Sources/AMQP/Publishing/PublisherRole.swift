@@ -69,9 +69,9 @@ final class PublisherRole: ConnectionRole {
         }
         guard !unsent.isEmpty else { return false }
         // Bounded, so confirms are read between long runs of publishes.
-        let batch = unsent.prefix(Self.publishesPerTurn)
+        var batch = unsent.prefix(Self.publishesPerTurn)
         if connection.acceptsDirectWrites {
-            try publishTogether(batch, on: connection)
+            batch = try publishTogether(batch, on: connection)
         } else {
             for pending in batch { try publish(pending, on: connection) }
         }
@@ -83,16 +83,24 @@ final class PublisherRole: ConnectionRole {
     }
 
     static let publishesPerTurn = 1000
+    /// A write's frames stop growing past this (at least one message goes): a turn of large
+    /// messages, dead-lettered copies of 1 MiB events say, is not held in memory all at once.
+    static let bytesPerWrite = 1 << 20
 
-    /// The batch's frames in one buffer and one write, instead of three `send`s per message.
-    private func publishTogether(_ batch: ArraySlice<Pending>, on connection: ConnectionHandle) throws(AMQPError) {
+    /// The frames of the batch's first messages, up to `bytesPerWrite`, in one buffer and one
+    /// write instead of three `send`s per message; those it wrote.
+    private func publishTogether(
+        _ batch: ArraySlice<Pending>, on connection: ConnectionHandle
+    ) throws(AMQPError) -> ArraySlice<Pending> {
         if frames?.frameMax != connection.frameMax {
             frames = PublishFrames(channel: ConnectionHandle.channel, frameMax: connection.frameMax)
         }
         frames!.removeAll()
         let arena = CArena()
-        for pending in batch {
-            let message = pending.message
+        var end = batch.startIndex
+        while end < batch.endIndex, end == batch.startIndex || frames!.bytes.count < Self.bytesPerWrite {
+            let message = batch[end].message
+            end += 1
             var properties = arena.properties(message.properties)
             // `withUnsafeBytes` rethrows untyped: the typed error comes out as a Result.
             try message.body.withUnsafeBytes { body in
@@ -103,9 +111,11 @@ final class PublisherRole: ConnectionRole {
                 }
             }.get()
         }
+        let written = batch[..<end]
         try frames!.bytes.withUnsafeBytes { frames in
-            Result { () throws(AMQPError) in try connection.write(frames, doing: "publishing \(batch.count) messages") }
+            Result { () throws(AMQPError) in try connection.write(frames, doing: "publishing \(written.count) messages") }
         }.get()
+        return written
     }
 
     /// One message through rabbitmq-c, which also encrypts it on a TLS connection.
