@@ -15,6 +15,7 @@
 #endif
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/time.h>
 
 // amqp_login and amqp_login_with_properties are C-variadic, which Swift cannot call: these
@@ -43,6 +44,14 @@ static inline amqp_bytes_t escalator_amqp_empty_bytes(void) {
 static inline amqp_table_t escalator_amqp_empty_table(void) {
     amqp_table_t table = {0, NULL};
     return table;
+}
+
+// Bytes received on `fd` and not read yet (FIONREAD), or -1: ioctl is C-variadic, which Swift
+// cannot call. A publisher waiting to write watches it grow to tell a broker that stopped
+// reading (a resource alarm; it still sends heartbeats) from one that is gone.
+static inline int escalator_socket_unread_bytes(int fd) {
+    int count = 0;
+    return ioctl(fd, FIONREAD, &count) == 0 ? count : -1;
 }
 
 #endif

@@ -76,6 +76,7 @@ struct PublishFramesTests {
 
         let classID = UInt16(header.payload[0]) << 8 | UInt16(header.payload[1])
         #expect(classID == UInt16(AMQP_BASIC_CLASS))
+        #expect(header.payload[2..<4] == [0, 0], "the content header's weight is always 0")
         let bodySize = header.payload[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         var decodedProperties: UnsafeMutableRawPointer?
         var propertyBytes = Array(header.payload.dropFirst(12))
@@ -122,6 +123,15 @@ struct PublishFramesTests {
         #expect(frames.map { $0.payload.count + 8 }.allSatisfy { $0 <= 131_072 })
         #expect(try Self.decode(method: frames[0], header: frames[1]).bodySize == 300_000)
         #expect(Array(frames.dropFirst(2).map(\.payload).joined()) == body)
+    }
+
+    @Test("a body that fills its frames exactly has no empty frame after them")
+    func bodyFillingFramesExactly() throws {
+        let body = [UInt8](repeating: 7, count: 2 * (4096 - 8))
+        let frames = try Self.frames(in: Self.encode(
+            [OutboundMessage(exchange: "escalator.notices", routingKey: "notice.en", body: body)], frameMax: 4096))
+        #expect(frames.map(\.type) == [AMQP_FRAME_METHOD, AMQP_FRAME_HEADER, AMQP_FRAME_BODY, AMQP_FRAME_BODY])
+        #expect(frames.dropFirst(2).map(\.payload.count) == [4088, 4088])
     }
 
     @Test("an empty body has no body frame, and publishes follow one another in order")

@@ -70,6 +70,54 @@ extension BrokerTests {
             await consumer.close()
         }
 
+        @Test("a resource alarm holds publishing on the same connection until it clears, and every message goes once")
+        func resourceAlarmHoldsPublishing() async throws {
+            let (exchange, queue, topology) = singleQueueTopology(
+                TestBroker.uniquePrefix("alarm"), arguments: ["x-queue-type": "quorum"])
+            // Short heartbeats: a publisher that took the blocked socket for a dead broker would
+            // give up on it within two seconds.
+            let publisher = AMQPPublisher(
+                configuration: try TestBroker.configuration("alarm", heartbeat: .seconds(1)), topology: topology,
+                logger: TestBroker.logger)
+            #expect(try await publisher.publish(message(exchange, "warm-up", "{}", id: "warm-up")) == .confirmed)
+
+            let watermark = try TestBroker.rabbitmqctl("eval", "vm_memory_monitor:get_vm_memory_high_watermark().")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            try TestBroker.rabbitmqctl("set_vm_memory_high_watermark", "0.000001")
+            var alarmCleared = false
+            defer { if !alarmCleared { _ = try? TestBroker.rabbitmqctl("set_vm_memory_high_watermark", watermark) } }
+            try await eventually(20, "the broker raised its memory alarm") {
+                (try? TestBroker.rabbitmqctl("eval", "rabbit_alarm:get_alarms().").contains("memory")) == true
+            }
+
+            // 25 MiB: more than the socket buffers hold, so the publisher waits to write.
+            let body = String(repeating: "x", count: 64 * 1024)
+            let messages = (0..<400).map { message(exchange, "alarm", body, id: "alarm-\($0)") }
+            let publishing = Task { try await publisher.publish(messages) }
+            try await Task.sleep(for: .seconds(5))
+            #expect(publisher.sessionsStarted == 1, "the publisher gave up on a connection the broker only blocked")
+
+            try TestBroker.rabbitmqctl("set_vm_memory_high_watermark", watermark)
+            alarmCleared = true
+            let outcomes = try await withTimeout(60, "the messages to be confirmed after the alarm") { try await publishing.value }
+            #expect(outcomes.allSatisfy { $0 == .confirmed })
+            #expect(publisher.sessionsStarted == 1)
+            await publisher.close()
+
+            let consumer = AMQPConsumer(
+                configuration: try TestBroker.configuration("alarm reader"), queue: queue, prefetch: 500, logger: TestBroker.logger)
+            let received = try await withTimeout(30, "every message") {
+                var ids: [String] = []
+                while ids.count < messages.count + 1, let batch = try await consumer.nextBatch(maximumCount: 500) {
+                    ids += batch.compactMap(\.properties.messageID)
+                    consumer.ack(batch.last!, multiple: true)
+                }
+                return ids
+            }
+            #expect(received == ["warm-up"] + messages.compactMap(\.properties.messageID))
+            await consumer.close()
+        }
+
         @Test("a consumer whose channel is closed, or whose queue is deleted, consumes again")
         func consumerRecoversFromChannelCloseAndCancel() async throws {
             let rig = try EscalatorRig("cancel")

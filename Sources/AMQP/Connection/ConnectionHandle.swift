@@ -134,16 +134,21 @@ final class ConnectionHandle {
     /// The largest frame this connection negotiated, header and frame end included.
     var frameMax: Int { Int(amqp_get_frame_max(state)) }
 
-    /// Writes whole frames straight to the socket, waiting while the broker reads slowly. Throws
-    /// when the socket fails, or takes nothing for two heartbeat intervals (a broker that stopped
-    /// reading). Between rabbitmq-c's own calls only: it never leaves half a frame unsent.
+    /// Writes whole frames straight to the socket, waiting as long as the broker does not read
+    /// them but shows it is there: during a resource alarm RabbitMQ stops reading publishers'
+    /// sockets and still sends heartbeats, and publishing is meant to wait that out, as
+    /// rabbitmq-c's own publish does. Throws when the socket fails, or when the broker has
+    /// neither read nor sent anything for two heartbeat intervals. Between rabbitmq-c's own calls
+    /// only: it never leaves half a frame unsent.
     func write(_ frames: UnsafeRawBufferPointer, doing action: String) throws(AMQPError) {
         let descriptor = amqp_get_sockfd(state)
         var offset = 0
+        var lastSign = (at: ContinuousClock.now, unread: Int32(-1))
         while offset < frames.count {
             let sent = send(descriptor, frames.baseAddress! + offset, frames.count - offset, Int32(MSG_NOSIGNAL))
             if sent > 0 {
                 offset += sent
+                lastSign.at = .now
                 continue
             }
             let cause = errno
@@ -154,11 +159,16 @@ final class ConnectionHandle {
                     .connectionLost, "connection to \(configuration.host):\(configuration.port) lost while \(action) (\(reason))")
             }
             var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-            let milliseconds = Int32(clamping: Int64(heartbeatTimeout.seconds * 1000))
-            if poll(&writable, 1, milliseconds) == 0 {
+            let milliseconds = Int32(clamping: Int64(configuration.heartbeat.seconds * 1000))
+            guard poll(&writable, 1, milliseconds) == 0 else { continue }
+            // Heartbeats and confirms pile up unread meanwhile: their growth says the broker is there.
+            let unread = escalator_socket_unread_bytes(descriptor)
+            if unread != lastSign.unread {
+                lastSign = (.now, unread)
+            } else if ContinuousClock.now - lastSign.at > heartbeatTimeout {
                 throw AMQPError(
                     .connectionLost,
-                    "\(configuration.host):\(configuration.port) took nothing for \(formatSeconds(heartbeatTimeout)) while \(action); the connection is considered lost")
+                    "\(configuration.host):\(configuration.port) neither read nor sent anything for \(formatSeconds(heartbeatTimeout)) while \(action); the connection is considered lost")
             }
         }
     }

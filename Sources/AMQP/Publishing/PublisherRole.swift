@@ -115,6 +115,8 @@ final class PublisherRole: ConnectionRole {
         try frames!.bytes.withUnsafeBytes { frames in
             Result { () throws(AMQPError) in try connection.write(frames, doing: "publishing \(written.count) messages") }
         }.get()
+        // One very large message grew the buffer: not kept for the publisher's lifetime.
+        if frames!.bytes.count > 2 * Self.bytesPerWrite { frames = nil }
         return written
     }
 
