@@ -160,9 +160,10 @@ public final class SQLiteIncidentStore: IncidentStore {
                     // As if every message took effect: no savepoints, two statements fewer each.
                     return try attempt(carefully: false)
                 } catch let rolledBack as RolledBackMessage {
-                    // A message kept nothing (a conflict, a failure): alone, that is its result;
-                    // with others, the batch again, each message kept or undone on its own.
-                    guard batch.count > 1 else { return [rolledBack.result] }
+                    // A message kept nothing (a conflict, a failure): alone, and looked up in the
+                    // inbox, that is its result; else the batch again, each message looked up, and
+                    // kept or undone on its own.
+                    guard batch.count > 1 || batch[0].prepared != nil else { return [rolledBack.result] }
                     return try attempt(carefully: true)
                 }
             }

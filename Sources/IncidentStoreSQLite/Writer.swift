@@ -39,7 +39,11 @@ struct Writer {
     }
 
     private func apply(_ request: ApplyRequest, savepoint: Bool) throws -> Result<ApplyOutcome, any Error> {
-        if try inboxContains(request.messageID) {
+        // A prepared message was not in the inbox when its batch was read. In the first pass, while
+        // its transition holds, its inbox insert is the check: a message recorded since conflicts
+        // there, the transaction rolls back, and the careful pass looks it up first.
+        let lookedUp = savepoint || request.prepared == nil
+        if lookedUp, try inboxContains(request.messageID) {
             // The due time fired and took effect already (a lapsed lease let a second worker
             // claim it): it is done either way.
             if let claim = request.completing { try deleteFired(claim) }
@@ -48,7 +52,7 @@ struct Writer {
         guard savepoint else {
             let outcome: ApplyOutcome
             do {
-                outcome = try write(request)
+                outcome = try write(request, inboxLookedUp: lookedUp)
             } catch let failure as MessageFailure {
                 throw RolledBackMessage(result: .failure(failure.underlying))
             }
@@ -69,7 +73,7 @@ struct Writer {
         return result
     }
 
-    private func write(_ request: ApplyRequest) throws -> ApplyOutcome {
+    private func write(_ request: ApplyRequest, inboxLookedUp: Bool = true) throws -> ApplyOutcome {
         let found: IncidentRow?
         do {
             found = try loadIncidentRow(request.lookup)
@@ -81,6 +85,11 @@ struct Writer {
         if let reused = request.preparedChanges(for: found?.basis) {
             (changes, encodedState) = reused
         } else {
+            // Something changed since the batch was read: perhaps this very message was recorded.
+            if !inboxLookedUp, try inboxContains(request.messageID) {
+                if let claim = request.completing { try deleteFired(claim) }
+                return .alreadyProcessed
+            }
             let current: StoredIncident?
             let parcels: [AffectedParcel]
             do {

@@ -73,6 +73,42 @@ struct IncidentStoreConformanceTests {
         }
     }
 
+    @Test(
+        "Messages another worker recorded after their batch was prepared are already processed, and the others take effect",
+        arguments: StoreFactory.all)
+    func messagesRecordedAfterPreparing(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            let trigger = worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0)
+            let unknownPage = PageID(
+                incident: "inc-unknown", department: FixturePlan.operations, position: StepPosition(round: 1, step: 1),
+                contact: FixturePlan.lee)
+            let reply = worker.reply(messageID: "reply:r1", page: unknownPage, contact: FixturePlan.lee, at: t0)
+            let batch = try await store.prepare([
+                worker.trigger(messageID: "incident:e2", key: "fire-2", incident: "inc-2", at: t0),
+                trigger,
+                reply,
+                worker.trigger(messageID: "incident:e3", key: "fire-3", incident: "inc-3", at: t0),
+            ])
+            // Recorded by "another worker" between the batch's read (where SQLite works out the
+            // transitions, on a reader) and its write.
+            _ = try await store.apply(trigger)
+            _ = try await store.apply(reply)
+            func pageCount() async throws -> Int {
+                try await store.unpublishedOutbox(limit: 1000).filter { $0.message.exchange == "pages" }.count
+            }
+            let pagesBefore = try await pageCount()
+
+            let results = try await store.apply(batch: batch).map { try $0.get() }
+            #expect(results[0].applied?.opened == true)
+            #expect(results[1] == .alreadyProcessed)
+            #expect(results[2] == .alreadyProcessed)
+            #expect(results[3].applied?.opened == true)
+            #expect(try await store.incident(.id("inc-1"))?.version == 1)
+            #expect(try await store.timeline(of: "inc-1").filter { $0.item.kind == .page }.count == 1)
+            #expect(try await pageCount() == pagesBefore + 2)
+        }
+    }
+
     @Test("A message for no known incident is recorded as processed and changes nothing", arguments: StoreFactory.all)
     func messageForNoIncident(factory: StoreFactory) async throws {
         try await factory.withStore { store in
