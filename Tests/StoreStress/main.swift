@@ -1,6 +1,7 @@
 // store-stress: applies a deterministic set of incident events to an SQLite store file, in an
-// order and batch sizes drawn from a seed. The multi-process test runs two at once on one file
-// (both sending every event), then checks that each event took effect exactly once.
+// order and batch sizes drawn from a seed, each batch prepared first as the worker prepares it.
+// The multi-process test runs two at once on one file (both sending every event), then checks
+// that each event took effect exactly once.
 //
 //     store-stress PATH SEED EVENTS KEYS
 //
@@ -65,7 +66,9 @@ while next < order.count {
     let size = min(Int.random(in: 1...8, using: &generator), order.count - next)
     let batch = order[next..<next + size].map { request($0, keys: keys) }
     next += size
-    var pending = batch
+    // Prepared on a reader first, as the worker does: the other process may record the same
+    // events between the read and the write.
+    var pending = try await store.prepare(batch)
     while !pending.isEmpty {
         let results = try await store.apply(batch: pending)
         var retry: [ApplyRequest] = []
@@ -75,7 +78,9 @@ while next < order.count {
             case .alreadyProcessed: duplicates += 1
             case .conflict:
                 conflicts += 1
-                retry.append(request)
+                var again = request
+                again.prepared = nil
+                retry.append(again)
             }
         }
         pending = retry
