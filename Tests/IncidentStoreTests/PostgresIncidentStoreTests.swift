@@ -153,6 +153,25 @@ struct PostgresIncidentStoreTests {
         }
     }
 
+    @Test("A wrong password is refused at start-up, naming the user and where to fix it; the right one opens the store")
+    func wrongPasswordIsRefused() async throws {
+        // scripts/lib/postgres.sh: the one user of the test cluster who signs in with a password.
+        var configuration = try TestPostgres.configuration()
+        configuration.username = "escalator_password"
+        configuration.password = "wrong-password"
+        let error = await #expect(throws: IncidentStoreError.self) {
+            _ = try await PostgresIncidentStore.connect(configuration: configuration, logger: logger)
+        }
+        #expect(error?.code == .cannotOpen)
+        #expect(error?.isTransient == false)
+        for part in ["escalator_password", "password authentication failed", "password in the store URL", "ESCALATOR_STORE"] {
+            #expect(error?.message.contains(part) == true, "\(part) in: \(error?.message ?? "")")
+        }
+
+        configuration.password = "right-password"
+        _ = try await PostgresIncidentStore.connect(configuration: configuration, logger: logger)
+    }
+
     @Test("A database that does not exist is refused clearly, with how to create it")
     func missingDatabaseIsRefused() async throws {
         var configuration = try TestPostgres.configuration()

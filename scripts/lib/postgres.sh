@@ -5,7 +5,8 @@
 #                             and ESCALATOR_TEST_POSTGRES_TLS_DIR: the server also takes TLS, with a
 #                             certificate for `localhost` from a throwaway CA (test_tls_files; needs
 #                             openssl; ESCALATOR_POSTGRES_SSL=off starts it without). Disk syncs are
-#                             off for tests; ESCALATOR_POSTGRES_FSYNC=on for benchmarks.
+#                             off for tests; ESCALATOR_POSTGRES_FSYNC=on for benchmarks. Every user
+#                             is trusted but escalator_password, whose password is right-password.
 #   postgres_stop DIR         fast shutdown
 
 # test_tls_files, for callers that source this file alone (the outage test).
@@ -38,6 +39,10 @@ postgres_start() {
         postgres_as_owner "$bin/initdb" -D "$dir/data" -A trust -U escalator -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log" >&2; return 1; }
     fi
+    # One user signs in with a password (the tests of wrong passwords); every other is trusted.
+    # The first matching line of pg_hba.conf applies: this one goes first.
+    grep -q '^host all escalator_password ' "$dir/data/pg_hba.conf" \
+        || postgres_as_owner sed -i '1i host all escalator_password 127.0.0.1/32 scram-sha-256' "$dir/data/pg_hba.conf"
     # A cluster left running by an interrupted run is stopped first, so this run starts clean.
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && postgres_stop "$dir"
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
@@ -46,6 +51,10 @@ postgres_start() {
     postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'escalator'" | grep -q 1 \
         || postgres_as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U escalator escalator
+    postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -tAc \
+        "SELECT 1 FROM pg_roles WHERE rolname = 'escalator_password'" | grep -q 1 \
+        || postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -qc \
+            "CREATE ROLE escalator_password LOGIN SUPERUSER PASSWORD 'right-password'"
     export ESCALATOR_TEST_POSTGRES_URL="postgres://escalator@127.0.0.1:$port/escalator"
     export ESCALATOR_TEST_POSTGRES_TLS_DIR="$dir/tls"
 }
