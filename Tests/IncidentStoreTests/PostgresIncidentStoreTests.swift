@@ -167,9 +167,13 @@ struct PostgresIncidentStoreTests {
         for part in ["escalator_password", "password authentication failed", "password in the store URL", "ESCALATOR_STORE"] {
             #expect(error?.message.contains(part) == true, "\(part) in: \(error?.message ?? "")")
         }
+        #expect(error?.message.contains("wrong-password") == false, "the password itself is never shown")
 
         configuration.password = "right-password"
-        _ = try await PostgresIncidentStore.connect(configuration: configuration, logger: logger)
+        try await TestPostgres.withStore(configuration: configuration) { store in
+            let open = try await store.openIncidents()
+            #expect(open.isEmpty)
+        }
     }
 
     @Test("A database that does not exist is refused clearly, with how to create it")

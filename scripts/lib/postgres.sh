@@ -6,7 +6,8 @@
 #                             certificate for `localhost` from a throwaway CA (test_tls_files; needs
 #                             openssl; ESCALATOR_POSTGRES_SSL=off starts it without). Disk syncs are
 #                             off for tests; ESCALATOR_POSTGRES_FSYNC=on for benchmarks. Every user
-#                             is trusted but escalator_password, whose password is right-password.
+#                             is trusted, but escalator_password over TCP signs in with its password,
+#                             right-password, for the tests of wrong passwords.
 #   postgres_stop DIR         fast shutdown
 
 # test_tls_files, for callers that source this file alone (the outage test).
@@ -40,8 +41,9 @@ postgres_start() {
             || { cat "$dir/initdb.log" >&2; return 1; }
     fi
     # One user signs in with a password (the tests of wrong passwords); every other is trusted.
-    # The first matching line of pg_hba.conf applies: this one goes first.
-    grep -q '^host all escalator_password ' "$dir/data/pg_hba.conf" \
+    # The first matching line of pg_hba.conf applies: this one goes first, also in a cluster made
+    # before it existed.
+    grep -q '^host all escalator_password 127.0.0.1/32 scram-sha-256$' "$dir/data/pg_hba.conf" \
         || postgres_as_owner sed -i '1i host all escalator_password 127.0.0.1/32 scram-sha-256' "$dir/data/pg_hba.conf"
     # A cluster left running by an interrupted run is stopped first, so this run starts clean.
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && postgres_stop "$dir"
@@ -51,10 +53,16 @@ postgres_start() {
     postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'escalator'" | grep -q 1 \
         || postgres_as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U escalator escalator
-    postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -tAc \
-        "SELECT 1 FROM pg_roles WHERE rolname = 'escalator_password'" | grep -q 1 \
-        || postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -qc \
-            "CREATE ROLE escalator_password LOGIN SUPERUSER PASSWORD 'right-password'"
+    # Its password set on every start, so a cluster made earlier has the one the tests use; it may
+    # create the tests' schemas and nothing more.
+    postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -qc "
+        DO \$\$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'escalator_password') THEN
+                CREATE ROLE escalator_password LOGIN;
+            END IF;
+        END \$\$;
+        ALTER ROLE escalator_password NOSUPERUSER PASSWORD 'right-password';
+        GRANT CREATE ON DATABASE escalator TO escalator_password;" >/dev/null
     export ESCALATOR_TEST_POSTGRES_URL="postgres://escalator@127.0.0.1:$port/escalator"
     export ESCALATOR_TEST_POSTGRES_TLS_DIR="$dir/tls"
 }
