@@ -38,14 +38,7 @@ struct PublishFramesTests {
         var frames = PublishFrames(channel: 1, frameMax: frameMax)
         let arena = CArena()
         for message in messages {
-            var properties = arena.properties(message.properties)
-            try message.body.withUnsafeBytes { body in
-                Result { () throws(AMQPError) in
-                    try frames.appendPublish(
-                        exchange: arena.bytes(message.exchange), routingKey: arena.bytes(message.routingKey),
-                        mandatory: mandatory, properties: &properties, body: body)
-                }
-            }.get()
+            try frames.appendPublish(message, mandatory: mandatory, arena: arena)
         }
         return frames.bytes
     }

@@ -70,6 +70,35 @@ extension BrokerTests {
             await consumer.close()
         }
 
+        /// Raises the broker's memory alarm (every publishing connection is then blocked: the
+        /// broker stops reading them, and keeps sending heartbeats), runs `body`, clears it.
+        func withMemoryAlarm(_ body: (_ clear: () throws -> Void) async throws -> Void) async throws {
+            // A fraction, or {absolute,Bytes} when the node was configured so.
+            let watermark = try TestBroker.rabbitmqctl("eval", "vm_memory_monitor:get_vm_memory_high_watermark().")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let restore =
+                watermark.hasPrefix("{absolute,")
+                ? ["absolute", String(watermark.dropFirst("{absolute,".count).dropLast())] : [watermark]
+            var cleared = false
+            func clear() throws {
+                guard !cleared else { return }
+                _ = try TestBroker.rabbitmqctl(arguments: ["set_vm_memory_high_watermark"] + restore)
+                cleared = true
+            }
+            try TestBroker.rabbitmqctl("set_vm_memory_high_watermark", "0.000001")
+            defer { try? clear() }
+            try await eventually(20, "the broker raised its memory alarm") {
+                (try? TestBroker.rabbitmqctl("eval", "rabbit_alarm:get_alarms().").contains("memory")) == true
+            }
+            try await body(clear)
+        }
+
+        /// 25 MiB: more than the socket buffers hold, so a publisher blocked by an alarm waits to write.
+        func largeMessages(_ exchange: String, _ prefix: String) -> [OutboundMessage] {
+            let body = String(repeating: "x", count: 64 * 1024)
+            return (0..<400).map { message(exchange, prefix, body, id: "\(prefix)-\($0)") }
+        }
+
         @Test("a resource alarm holds publishing on the same connection until it clears, and every message goes once")
         func resourceAlarmHoldsPublishing() async throws {
             let (exchange, queue, topology) = singleQueueTopology(
@@ -80,28 +109,18 @@ extension BrokerTests {
                 configuration: try TestBroker.configuration("alarm", heartbeat: .seconds(1)), topology: topology,
                 logger: TestBroker.logger)
             #expect(try await publisher.publish(message(exchange, "warm-up", "{}", id: "warm-up")) == .confirmed)
-
-            let watermark = try TestBroker.rabbitmqctl("eval", "vm_memory_monitor:get_vm_memory_high_watermark().")
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            try TestBroker.rabbitmqctl("set_vm_memory_high_watermark", "0.000001")
-            var alarmCleared = false
-            defer { if !alarmCleared { _ = try? TestBroker.rabbitmqctl("set_vm_memory_high_watermark", watermark) } }
-            try await eventually(20, "the broker raised its memory alarm") {
-                (try? TestBroker.rabbitmqctl("eval", "rabbit_alarm:get_alarms().").contains("memory")) == true
+            let messages = largeMessages(exchange, "alarm")
+            try await withMemoryAlarm { clear in
+                let publishing = Task { try await publisher.publish(messages) }
+                try await Task.sleep(for: .seconds(5))
+                #expect(publisher.sessionsStarted == 1, "the publisher gave up on a connection the broker only blocked")
+                try clear()
+                let outcomes = try await withTimeout(60, "the messages to be confirmed after the alarm") {
+                    try await publishing.value
+                }
+                #expect(outcomes.allSatisfy { $0 == .confirmed })
+                #expect(publisher.sessionsStarted == 1)
             }
-
-            // 25 MiB: more than the socket buffers hold, so the publisher waits to write.
-            let body = String(repeating: "x", count: 64 * 1024)
-            let messages = (0..<400).map { message(exchange, "alarm", body, id: "alarm-\($0)") }
-            let publishing = Task { try await publisher.publish(messages) }
-            try await Task.sleep(for: .seconds(5))
-            #expect(publisher.sessionsStarted == 1, "the publisher gave up on a connection the broker only blocked")
-
-            try TestBroker.rabbitmqctl("set_vm_memory_high_watermark", watermark)
-            alarmCleared = true
-            let outcomes = try await withTimeout(60, "the messages to be confirmed after the alarm") { try await publishing.value }
-            #expect(outcomes.allSatisfy { $0 == .confirmed })
-            #expect(publisher.sessionsStarted == 1)
             await publisher.close()
 
             let consumer = AMQPConsumer(
@@ -116,6 +135,27 @@ extension BrokerTests {
             }
             #expect(received == ["warm-up"] + messages.compactMap(\.properties.messageID))
             await consumer.close()
+        }
+
+        @Test("closing a publisher the broker blocks gives up after the close's timeout, failing what was not confirmed")
+        func closingDuringResourceAlarm() async throws {
+            let (exchange, _, topology) = singleQueueTopology(TestBroker.uniquePrefix("alarm-close"))
+            let publisher = AMQPPublisher(
+                configuration: try TestBroker.configuration("alarm close"), topology: topology, logger: TestBroker.logger)
+            #expect(try await publisher.publish(message(exchange, "warm-up", "{}", id: "warm-up")) == .confirmed)
+            try await withMemoryAlarm { _ in
+                let publishing = Task { try await publisher.publish(largeMessages(exchange, "alarm-close")) }
+                try await Task.sleep(for: .seconds(1))
+                // Unstructured, so a close that waits for the alarm fails the test instead of hanging it.
+                let closed = Mutex(false)
+                Task {
+                    await publisher.close(timeout: .seconds(1))
+                    closed.withLock { $0 = true }
+                }
+                try await eventually(5, "the close gave up on the blocked broker") { closed.withLock { $0 } }
+                let result = await publishing.result
+                #expect(throws: AMQPError.self) { try result.get() }
+            }
         }
 
         @Test("a consumer whose channel is closed, or whose queue is deleted, consumes again")

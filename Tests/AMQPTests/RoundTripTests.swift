@@ -43,7 +43,7 @@ extension BrokerTests {
         func messagesPublishedTogetherArriveIntact() async throws {
             let rig = try EscalatorRig("together")
             // 1 MiB, the contract's largest message: nine body frames at the 128 KiB the connection
-            // negotiates, and a write of its own (a write stops growing past 1 MiB).
+            // negotiates; it ends the write it joins (a write stops growing past 1 MiB).
             let large = (0..<1_048_576).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             let bodies: [[UInt8]] = (0..<300).map { index in
                 switch index {

@@ -36,6 +36,11 @@ enum TestBroker {
     /// Runs rabbitmqctl against the private node and returns its output.
     @discardableResult
     static func rabbitmqctl(_ arguments: String...) throws -> String {
+        try rabbitmqctl(arguments: arguments)
+    }
+
+    @discardableResult
+    static func rabbitmqctl(arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/rabbitmqctl")
         process.arguments = ["-q", "-n", node!] + arguments

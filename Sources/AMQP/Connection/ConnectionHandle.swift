@@ -14,6 +14,9 @@ final class ConnectionHandle {
     /// Set on every frame; the clock is read only when the thread is about to wait.
     private var receivedSinceLastWait = false
     private var isDestroyed = false
+    /// Until when a requested close lets work drain, nil while none is requested: set by the
+    /// `RecoveringConnection` that owns this handle, read by waits that could outlast it.
+    var closeDeadline: () -> ContinuousClock.Instant? = { nil }
 
     private init(state: amqp_connection_state_t, configuration: AMQPConfiguration) {
         self.state = state
@@ -137,18 +140,20 @@ final class ConnectionHandle {
     /// Writes whole frames straight to the socket, waiting as long as the broker does not read
     /// them but shows it is there: during a resource alarm RabbitMQ stops reading publishers'
     /// sockets and still sends heartbeats, and publishing is meant to wait that out, as
-    /// rabbitmq-c's own publish does. Throws when the socket fails, or when the broker has
-    /// neither read nor sent anything for two heartbeat intervals. Between rabbitmq-c's own calls
-    /// only: it never leaves half a frame unsent.
+    /// rabbitmq-c's own publish does. Throws when the socket fails, when the broker has neither
+    /// read nor sent anything for two heartbeat intervals, or when a requested close's deadline
+    /// (`closeDeadline`) passes. Between rabbitmq-c's own calls only; a write that throws may
+    /// leave part of a frame sent, and the connection must then be destroyed.
     func write(_ frames: UnsafeRawBufferPointer, doing action: String) throws(AMQPError) {
         let descriptor = amqp_get_sockfd(state)
         var offset = 0
-        var lastSign = (at: ContinuousClock.now, unread: Int32(-1))
+        /// When the broker last read or sent something, and how much it had sent unread then.
+        var lastSignOfLife: (at: ContinuousClock.Instant, unread: Int32)?
         while offset < frames.count {
             let sent = send(descriptor, frames.baseAddress! + offset, frames.count - offset, Int32(MSG_NOSIGNAL))
             if sent > 0 {
                 offset += sent
-                lastSign.at = .now
+                lastSignOfLife = nil
                 continue
             }
             let cause = errno
@@ -158,18 +163,24 @@ final class ConnectionHandle {
                 throw AMQPError(
                     .connectionLost, "connection to \(configuration.host):\(configuration.port) lost while \(action) (\(reason))")
             }
-            var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
-            let milliseconds = Int32(clamping: Int64(configuration.heartbeat.seconds * 1000))
-            guard poll(&writable, 1, milliseconds) == 0 else { continue }
+            let now = ContinuousClock.now
             // Heartbeats and confirms pile up unread meanwhile: their growth says the broker is there.
             let unread = escalator_socket_unread_bytes(descriptor)
-            if unread != lastSign.unread {
-                lastSign = (.now, unread)
-            } else if ContinuousClock.now - lastSign.at > heartbeatTimeout {
+            if lastSignOfLife == nil || unread != lastSignOfLife!.unread {
+                lastSignOfLife = (now, unread)
+            } else if now - lastSignOfLife!.at > heartbeatTimeout {
                 throw AMQPError(
-                    .connectionLost,
+                    .heartbeatTimeout,
                     "\(configuration.host):\(configuration.port) neither read nor sent anything for \(formatSeconds(heartbeatTimeout)) while \(action); the connection is considered lost")
             }
+            if let deadline = closeDeadline(), now >= deadline {
+                throw AMQPError(
+                    .shutdown,
+                    "closing while \(configuration.host):\(configuration.port) was not reading (a resource alarm?); gave up \(action)")
+            }
+            // Short, so a close requested meanwhile is seen soon.
+            var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&writable, 1, 250)
         }
     }
 

@@ -30,6 +30,22 @@ struct PublishFrames {
 
     mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
 
+    /// How many bytes the buffer holds room for.
+    var capacity: Int { bytes.capacity }
+
+    /// Appends the frames of `message`, its strings and properties converted in `arena`.
+    mutating func appendPublish(_ message: OutboundMessage, mandatory: Bool, arena: CArena) throws(AMQPError) {
+        var properties = arena.properties(message.properties)
+        // `withUnsafeBytes` rethrows untyped: the typed error comes out as a Result.
+        try message.body.withUnsafeBytes { body in
+            Result { () throws(AMQPError) in
+                try appendPublish(
+                    exchange: arena.bytes(message.exchange), routingKey: arena.bytes(message.routingKey), mandatory: mandatory,
+                    properties: &properties, body: body)
+            }
+        }.get()
+    }
+
     /// Appends the method, content header and body frames of one publish.
     mutating func appendPublish(
         exchange: amqp_bytes_t, routingKey: amqp_bytes_t, mandatory: Bool, properties: inout amqp_basic_properties_t,

@@ -99,24 +99,15 @@ final class PublisherRole: ConnectionRole {
         let arena = CArena()
         var end = batch.startIndex
         while end < batch.endIndex, end == batch.startIndex || frames!.bytes.count < Self.bytesPerWrite {
-            let message = batch[end].message
+            try frames!.appendPublish(batch[end].message, mandatory: true, arena: arena)
             end += 1
-            var properties = arena.properties(message.properties)
-            // `withUnsafeBytes` rethrows untyped: the typed error comes out as a Result.
-            try message.body.withUnsafeBytes { body in
-                Result { () throws(AMQPError) in
-                    try frames!.appendPublish(
-                        exchange: arena.bytes(message.exchange), routingKey: arena.bytes(message.routingKey), mandatory: true,
-                        properties: &properties, body: body)
-                }
-            }.get()
         }
         let written = batch[..<end]
         try frames!.bytes.withUnsafeBytes { frames in
             Result { () throws(AMQPError) in try connection.write(frames, doing: "publishing \(written.count) messages") }
         }.get()
         // One very large message grew the buffer: not kept for the publisher's lifetime.
-        if frames!.bytes.count > 2 * Self.bytesPerWrite { frames = nil }
+        if frames!.capacity > 2 * Self.bytesPerWrite { frames = nil }
         return written
     }
 

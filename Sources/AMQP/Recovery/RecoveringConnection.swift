@@ -109,6 +109,7 @@ final class RecoveringConnection: @unchecked Sendable {
             var connection: ConnectionHandle?
             do throws(AMQPError) {
                 let opened = try ConnectionHandle.open(configuration, logger: logger)
+                opened.closeDeadline = { [self] in shared.withLock { $0.closeDeadline } }
                 connection = opened
                 if let topology { try topology.declare(on: opened) }
                 generation += 1
