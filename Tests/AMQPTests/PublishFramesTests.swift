@@ -140,16 +140,24 @@ struct PublishFramesTests {
         #expect(try Self.decode(method: frames[2], header: frames[3]).routingKey == "status.second")
     }
 
-    @Test("properties too large for one frame are refused with the exchange named")
+    @Test("properties too large for one frame are refused with the exchange named, and leave no partial frame behind")
     func oversizedPropertiesAreRefused() throws {
-        let properties = MessageProperties(headers: ["x-huge": .string(String(repeating: "x", count: 5000))])
+        var frames = PublishFrames(channel: 1, frameMax: 4096)
+        let arena = CArena()
+        try frames.appendPublish(
+            OutboundMessage(exchange: "escalator.status", routingKey: "status", body: Array("{}".utf8)), mandatory: true,
+            arena: arena)
+        let before = frames.bytes
+        let huge = MessageProperties(headers: ["x-huge": .string(String(repeating: "x", count: 5000))])
         #expect {
-            try Self.encode(
-                [OutboundMessage(exchange: "escalator.pages", routingKey: "page", body: [], properties: properties)],
-                frameMax: 4096)
+            try frames.appendPublish(
+                OutboundMessage(exchange: "escalator.pages", routingKey: "page", body: [], properties: huge), mandatory: true,
+                arena: arena)
         } throws: { error in
             let error = error as? AMQPError
-            return error?.code == .protocolError && error?.message.contains("escalator.pages") == true
+            return error?.code == .unpublishable && error?.isTransient == false
+                && error?.message.contains("escalator.pages") == true
         }
+        #expect(frames.bytes == before)
     }
 }

@@ -76,6 +76,27 @@ extension BrokerTests {
             await rig.close()
         }
 
+        @Test("a message whose headers cannot fit in a frame fails alone, without a reconnect, and the others go")
+        func unpublishableMessageFailsAlone() async throws {
+            let rig = try EscalatorRig("unpublishable")
+            let huge = OutboundMessage(
+                exchange: rig.names.incidentsExchange, routingKey: "incident.fire", body: Array("{}".utf8),
+                properties: MessageProperties(headers: ["x-huge": .string(String(repeating: "x", count: 200_000))], messageID: "huge"))
+            // Submitted together, so both are in the publisher's same turn.
+            let refused = rig.publisher.submit([huge])
+            let others = rig.publisher.submit([rig.incident("incident.fire", "{}", id: "after")])
+            let error = await #expect(throws: AMQPError.self) {
+                try await withTimeout(10, "the refusal") { try await refused.outcomes() }
+            }
+            #expect(error?.code == .unpublishable)
+            #expect(try await withTimeout(10, "the other message") { try await others.outcomes() } == [.confirmed])
+            #expect(rig.publisher.sessionsStarted == 1)
+            let delivery = try await nextDelivery(of: rig.consumer, "the other message")
+            #expect(delivery.properties.messageID == "after")
+            rig.consumer.ack(delivery)
+            await rig.close()
+        }
+
         @Test("acks settle exactly the deliveries acknowledged, whatever their order, and one left alone comes back")
         func acksInAnyOrderSettleExactlyThoseDeliveries() async throws {
             let rig = try EscalatorRig("acks")

@@ -19,6 +19,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
             case consumerCancelled
             case protocolError
             case shutdown
+            case unpublishable
         }
 
         fileprivate let base: Base
@@ -51,6 +52,9 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let protocolError = Code(base: .protocolError)
         /// The publisher or consumer was closed before the operation finished.
         public static let shutdown = Code(base: .shutdown)
+        /// This message cannot be sent at all (its properties do not fit in one frame); other
+        /// messages are unaffected.
+        public static let unpublishable = Code(base: .unpublishable)
 
         public var description: String { base.rawValue }
     }
@@ -77,7 +81,7 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
             .channelClosed, .connectionClosedByBroker, .consumerCancelled, .protocolError:
             return true
         case .invalidConfiguration, .authenticationRefused, .accessRefused, .topologyMismatch,
-            .notFound, .shutdown:
+            .notFound, .shutdown, .unpublishable:
             return false
         }
     }

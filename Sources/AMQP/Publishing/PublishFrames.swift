@@ -46,8 +46,22 @@ struct PublishFrames {
         }.get()
     }
 
-    /// Appends the method, content header and body frames of one publish.
+    /// Appends the method, content header and body frames of one publish; all of them, or, when
+    /// it throws, none.
     mutating func appendPublish(
+        exchange: amqp_bytes_t, routingKey: amqp_bytes_t, mandatory: Bool, properties: inout amqp_basic_properties_t,
+        body: UnsafeRawBufferPointer
+    ) throws(AMQPError) {
+        let start = bytes.count
+        do {
+            try appendFrames(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: &properties, body: body)
+        } catch {
+            bytes.removeSubrange(start...)
+            throw error
+        }
+    }
+
+    private mutating func appendFrames(
         exchange: amqp_bytes_t, routingKey: amqp_bytes_t, mandatory: Bool, properties: inout amqp_basic_properties_t,
         body: UnsafeRawBufferPointer
     ) throws(AMQPError) {
@@ -95,8 +109,9 @@ struct PublishFrames {
         let length = scratch.withUnsafeMutableBytes { encode(amqp_bytes_t(len: room, bytes: $0.baseAddress)) }
         guard length >= 0 else {
             throw AMQPError(
-                .protocolError,
-                "cannot encode \(what()) in one \(frameMax)-byte frame: \(String(cString: amqp_error_string2(length)))")
+                .unpublishable,
+                "cannot encode \(what()) in one \(frameMax)-byte frame: \(String(cString: amqp_error_string2(length))); "
+                    + "keep its headers and properties well under \(frameMax / 1024) KiB")
         }
         return Int(length)
     }

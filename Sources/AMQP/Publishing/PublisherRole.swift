@@ -69,16 +69,18 @@ final class PublisherRole: ConnectionRole {
         }
         guard !unsent.isEmpty else { return false }
         // Bounded, so confirms are read between long runs of publishes.
-        var batch = unsent.prefix(Self.publishesPerTurn)
+        let batch = unsent.prefix(Self.publishesPerTurn)
+        let (taken, written): (Int, [Pending])
         if connection.acceptsDirectWrites {
-            batch = try publishTogether(batch, on: connection)
+            (taken, written) = try publishTogether(batch, on: connection)
         } else {
             for pending in batch { try publish(pending, on: connection) }
+            (taken, written) = (batch.count, Array(batch))
         }
         // Only once written: a failed write leaves them in `unsent`, republished on the next connection.
-        for pending in batch { inFlight.append(pending) }
-        unsettledCount += batch.count
-        unsent.removeFirst(batch.count)
+        for pending in written { inFlight.append(pending) }
+        unsettledCount += written.count
+        unsent.removeFirst(taken)
         return !unsent.isEmpty
     }
 
@@ -88,27 +90,39 @@ final class PublisherRole: ConnectionRole {
     static let bytesPerWrite = 1 << 20
 
     /// The frames of the batch's first messages, up to `bytesPerWrite`, in one buffer and one
-    /// write instead of three `send`s per message; those it wrote.
+    /// write instead of three `send`s per message: how many it took, and those it wrote. One
+    /// that cannot be framed fails its request and is left out.
     private func publishTogether(
         _ batch: ArraySlice<Pending>, on connection: ConnectionHandle
-    ) throws(AMQPError) -> ArraySlice<Pending> {
+    ) throws(AMQPError) -> (taken: Int, written: [Pending]) {
         if frames?.frameMax != connection.frameMax {
             frames = PublishFrames(channel: ConnectionHandle.channel, frameMax: connection.frameMax)
         }
         frames!.removeAll()
         let arena = CArena()
-        var end = batch.startIndex
-        while end < batch.endIndex, end == batch.startIndex || frames!.bytes.count < Self.bytesPerWrite {
-            try frames!.appendPublish(batch[end].message, mandatory: true, arena: arena)
-            end += 1
+        var taken = 0
+        var written: [Pending] = []
+        for pending in batch {
+            guard written.isEmpty || frames!.bytes.count < Self.bytesPerWrite else { break }
+            taken += 1
+            do {
+                try frames!.appendPublish(pending.message, mandatory: true, arena: arena)
+                written.append(pending)
+            } catch {
+                // Never sent, it takes no confirm sequence number; the others go on. Sent again it
+                // would fail again: a reconnect cannot help.
+                logger.error(
+                    "\(error.message)", metadata: ["amqp.message_id": "\(pending.messageID)", "amqp.exchange": "\(pending.message.exchange)"])
+                pending.request.fail(error)
+            }
         }
-        let written = batch[..<end]
+        guard !written.isEmpty else { return (taken, []) }
         try frames!.bytes.withUnsafeBytes { frames in
             Result { () throws(AMQPError) in try connection.write(frames, doing: "publishing \(written.count) messages") }
         }.get()
         // One very large message grew the buffer: not kept for the publisher's lifetime.
         if frames!.capacity > 2 * Self.bytesPerWrite { frames = nil }
-        return written
+        return (taken, written)
     }
 
     /// One message through rabbitmq-c, which also encrypts it on a TLS connection.
