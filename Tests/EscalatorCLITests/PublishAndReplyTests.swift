@@ -224,6 +224,18 @@ struct PublishAndReplyTests {
         #expect(error?.message.contains("refused by the broker (nack) on queue 'escalator.replies'") == true)
     }
 
+    @Test func anUnpublishableMessageFailsWithTheReason() async throws {
+        let message = OutboundMessage(exchange: "incidents", routingKey: "incident.x", body: [])
+        let outcome = PublishOutcome.unpublishable(reason: "cannot encode the properties in one 131072-byte frame")
+        let error = await #expect(throws: CommandFailure.self) {
+            try await ConfirmedPublish.send(message, describing: "event e", through: StubPublisher(.success(outcome)))
+        }
+        #expect(
+            error?.message
+                == "event e was not sent to exchange 'incidents' with routing key 'incident.x': cannot encode the properties in one 131072-byte frame"
+        )
+    }
+
     @Test func aPublisherErrorFailsWithItsMessage() async throws {
         let message = OutboundMessage(exchange: "incidents", routingKey: "incident.x", body: [])
         let error = await #expect(throws: CommandFailure.self) {

@@ -73,6 +73,9 @@ public enum PublishOutcome: Sendable, Hashable {
     case returned(replyCode: UInt16, replyText: String)
     /// The broker refused it (a full `reject-publish` queue, an internal error).
     case nacked
+    /// Never sent: it cannot be framed (its properties do not fit in one frame). Sending it again
+    /// gives the same; the other messages of the publish are unaffected.
+    case unpublishable(reason: String)
 
     public var isConfirmed: Bool { self == .confirmed }
 }

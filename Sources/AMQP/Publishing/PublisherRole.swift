@@ -91,7 +91,7 @@ final class PublisherRole: ConnectionRole {
 
     /// The frames of the batch's first messages, up to `bytesPerWrite`, in one buffer and one
     /// write instead of three `send`s per message: how many it took, and those it wrote. One
-    /// that cannot be framed fails its request and is left out.
+    /// that cannot be framed is settled `.unpublishable` and left out.
     private func publishTogether(
         _ batch: ArraySlice<Pending>, on connection: ConnectionHandle
     ) throws(AMQPError) -> (taken: Int, written: [Pending]) {
@@ -109,11 +109,11 @@ final class PublisherRole: ConnectionRole {
                 try frames!.appendPublish(pending.message, mandatory: true, arena: arena)
                 written.append(pending)
             } catch {
-                // Never sent, it takes no confirm sequence number; the others go on. Sent again it
-                // would fail again: a reconnect cannot help.
+                // Never sent, it takes no confirm sequence number, and the others go on. Sent again
+                // it would fail again: a reconnect cannot help.
                 logger.error(
                     "\(error.message)", metadata: ["amqp.message_id": "\(pending.messageID)", "amqp.exchange": "\(pending.message.exchange)"])
-                pending.request.fail(error)
+                pending.request.settle(pending.index, .unpublishable(reason: error.message))
             }
         }
         guard !written.isEmpty else { return (taken, []) }

@@ -55,7 +55,8 @@ public enum ConfirmedPublish {
         try check(outcome, describing: what, exchange: message.exchange, routingKey: message.routingKey)
     }
 
-    /// Confirmed is success; a return or a nack is a failure naming the exchange and routing key.
+    /// Confirmed is success; a return, a nack or a message that cannot be sent is a failure naming
+    /// the exchange and routing key.
     public static func check(
         _ outcome: PublishOutcome, describing what: String, exchange: String, routingKey: String
     ) throws(CommandFailure) {
@@ -79,6 +80,8 @@ public enum ConfirmedPublish {
             throw CommandFailure(
                 "\(what) was refused by the broker (nack) on \(target): the queue may be full (reject-publish) or the "
                     + "broker failed to store it; nothing was delivered, publish it again once the queue drains")
+        case .unpublishable(let reason):
+            throw CommandFailure("\(what) was not sent to \(target): \(reason)")
         }
     }
 
