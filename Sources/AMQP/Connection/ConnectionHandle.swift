@@ -10,6 +10,8 @@ final class ConnectionHandle {
     let state: amqp_connection_state_t
     let configuration: AMQPConfiguration
     private let heartbeatTimeout: Duration
+    /// `host:port`, as errors name the broker.
+    private var endpoint: String { "\(configuration.host):\(configuration.port)" }
     private var lastInbound: ContinuousClock.Instant
     /// Set on every frame; the clock is read only when the thread is about to wait.
     private var receivedSinceLastWait = false
@@ -144,7 +146,7 @@ final class ConnectionHandle {
     /// read nor sent anything for two heartbeat intervals, or when a requested close's deadline
     /// (`closeDeadline`) passes. Between rabbitmq-c's own calls only; a write that throws may
     /// leave part of a frame sent, and the connection must then be destroyed.
-    func write(_ frames: UnsafeRawBufferPointer, doing action: String) throws(AMQPError) {
+    func write(_ frames: UnsafeRawBufferPointer, doing action: @autoclosure () -> String) throws(AMQPError) {
         let descriptor = amqp_get_sockfd(state)
         var offset = 0
         /// When the broker last read or sent something, and how much it had sent unread then.
@@ -161,7 +163,7 @@ final class ConnectionHandle {
             guard sent < 0 && (cause == EAGAIN || cause == EWOULDBLOCK) else {
                 let reason = sent == 0 ? "nothing written" : String(cString: strerror(cause)).lowercased()
                 throw AMQPError(
-                    .connectionLost, "connection to \(configuration.host):\(configuration.port) lost while \(action) (\(reason))")
+                    .connectionLost, "connection to \(endpoint) lost while \(action()) (\(reason))")
             }
             let now = ContinuousClock.now
             // Heartbeats and confirms pile up unread meanwhile: their growth says the broker is there.
@@ -171,12 +173,12 @@ final class ConnectionHandle {
             } else if now - lastSignOfLife!.at > heartbeatTimeout {
                 throw AMQPError(
                     .heartbeatTimeout,
-                    "\(configuration.host):\(configuration.port) neither read nor sent anything for \(formatSeconds(heartbeatTimeout)) while \(action); the connection is considered lost")
+                    "\(endpoint) neither read nor sent anything for \(formatSeconds(heartbeatTimeout)) while \(action()); the connection is considered lost")
             }
             if let deadline = closeDeadline(), now >= deadline {
                 throw AMQPError(
                     .shutdown,
-                    "closing while \(configuration.host):\(configuration.port) was not reading (a resource alarm?); gave up \(action)")
+                    "closing while \(endpoint) was not reading (a resource alarm?); gave up \(action())")
             }
             // Short, so a close requested meanwhile is seen soon.
             var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
@@ -205,7 +207,7 @@ final class ConnectionHandle {
         if ContinuousClock.now - lastInbound > heartbeatTimeout {
             throw AMQPError(
                 .heartbeatTimeout,
-                "no heartbeat from \(configuration.host):\(configuration.port) for \(formatSeconds(heartbeatTimeout)); the connection is considered lost")
+                "no heartbeat from \(endpoint) for \(formatSeconds(heartbeatTimeout)); the connection is considered lost")
         }
     }
 
@@ -226,7 +228,6 @@ final class ConnectionHandle {
     }
 
     func libraryError(_ status: Int32, doing action: String) -> AMQPError {
-        let endpoint = "\(configuration.host):\(configuration.port)"
         let text = String(cString: amqp_error_string2(status))
         switch status {
         case AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue:

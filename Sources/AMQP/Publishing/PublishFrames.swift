@@ -26,39 +26,32 @@ struct PublishFrames {
         bytes.reserveCapacity(64 * 1024)
     }
 
-    var isEmpty: Bool { bytes.isEmpty }
+    /// Empties the buffer for the next write, keeping its room unless one very large message
+    /// grew it past `limit`: that is not held for the publisher's lifetime.
+    mutating func removeAll(keepingCapacityUpTo limit: Int) {
+        if bytes.capacity > limit {
+            bytes = []
+            bytes.reserveCapacity(64 * 1024)
+        } else {
+            bytes.removeAll(keepingCapacity: true)
+        }
+    }
 
-    mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
-
-    /// How many bytes the buffer holds room for.
-    var capacity: Int { bytes.capacity }
-
-    /// Appends the frames of `message`, its strings and properties converted in `arena`.
+    /// Appends the method, content header and body frames of `message`, its strings and
+    /// properties converted in `arena`: all of them, or, when it throws, none.
     mutating func appendPublish(_ message: OutboundMessage, mandatory: Bool, arena: CArena) throws(AMQPError) {
         var properties = arena.properties(message.properties)
+        let start = bytes.count
         // `withUnsafeBytes` rethrows untyped: the typed error comes out as a Result.
-        try message.body.withUnsafeBytes { body in
+        let appended = message.body.withUnsafeBytes { body in
             Result { () throws(AMQPError) in
-                try appendPublish(
+                try appendFrames(
                     exchange: arena.bytes(message.exchange), routingKey: arena.bytes(message.routingKey), mandatory: mandatory,
                     properties: &properties, body: body)
             }
-        }.get()
-    }
-
-    /// Appends the method, content header and body frames of one publish; all of them, or, when
-    /// it throws, none.
-    mutating func appendPublish(
-        exchange: amqp_bytes_t, routingKey: amqp_bytes_t, mandatory: Bool, properties: inout amqp_basic_properties_t,
-        body: UnsafeRawBufferPointer
-    ) throws(AMQPError) {
-        let start = bytes.count
-        do {
-            try appendFrames(exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: &properties, body: body)
-        } catch {
-            bytes.removeSubrange(start...)
-            throw error
         }
+        if case .failure = appended { bytes.removeSubrange(start...) }
+        try appended.get()
     }
 
     private mutating func appendFrames(

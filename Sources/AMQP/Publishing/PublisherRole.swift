@@ -30,7 +30,8 @@ final class PublisherRole: ConnectionRole {
     private var oldestUnsettled = 0
     private var unsettledCount = 0
     private var returnAssembler = ContentAssembler<ReturnMethod>()
-    /// Kept from turn to turn, so its buffers are allocated once.
+    /// Kept from turn to turn, so its buffers are allocated once a session (whose frame size
+    /// they follow).
     private var frames: PublishFrames?
 
     private struct ReturnMethod {
@@ -56,6 +57,8 @@ final class PublisherRole: ConnectionRole {
         unsettledCount = 0
         returnAssembler = ContentAssembler()
         missingExchange = nil
+        frames = connection.acceptsDirectWrites
+            ? PublishFrames(channel: ConnectionHandle.channel, frameMax: connection.frameMax) : nil
         if !unsent.isEmpty {
             logger.info("republishing \(unsent.count) messages the lost connection did not confirm")
         }
@@ -71,7 +74,7 @@ final class PublisherRole: ConnectionRole {
         // Bounded, so confirms are read between long runs of publishes.
         let batch = unsent.prefix(Self.publishesPerTurn)
         let (taken, written): (Int, [Pending])
-        if connection.acceptsDirectWrites {
+        if frames != nil {
             (taken, written) = try publishTogether(batch, on: connection)
         } else {
             for pending in batch { try publish(pending, on: connection) }
@@ -95,18 +98,18 @@ final class PublisherRole: ConnectionRole {
     private func publishTogether(
         _ batch: ArraySlice<Pending>, on connection: ConnectionHandle
     ) throws(AMQPError) -> (taken: Int, written: [Pending]) {
-        if frames?.frameMax != connection.frameMax {
-            frames = PublishFrames(channel: ConnectionHandle.channel, frameMax: connection.frameMax)
-        }
-        frames!.removeAll()
+        // Out of `self` while it grows, so the buffer is not copied on write; put back however this ends.
+        var frames = self.frames.take()!
+        defer { self.frames = frames }
+        frames.removeAll(keepingCapacityUpTo: 2 * Self.bytesPerWrite)
         let arena = CArena()
         var taken = 0
         var written: [Pending] = []
         for pending in batch {
-            guard written.isEmpty || frames!.bytes.count < Self.bytesPerWrite else { break }
+            guard written.isEmpty || frames.bytes.count < Self.bytesPerWrite else { break }
             taken += 1
             do {
-                try frames!.appendPublish(pending.message, mandatory: true, arena: arena)
+                try frames.appendPublish(pending.message, mandatory: true, arena: arena)
                 written.append(pending)
             } catch {
                 // Never sent, it takes no confirm sequence number, and the others go on. Sent again
@@ -117,11 +120,9 @@ final class PublisherRole: ConnectionRole {
             }
         }
         guard !written.isEmpty else { return (taken, []) }
-        try frames!.bytes.withUnsafeBytes { frames in
-            Result { () throws(AMQPError) in try connection.write(frames, doing: "publishing \(written.count) messages") }
+        try frames.bytes.withUnsafeBytes { bytes in
+            Result { () throws(AMQPError) in try connection.write(bytes, doing: "publishing \(written.count) messages") }
         }.get()
-        // One very large message grew the buffer: not kept for the publisher's lifetime.
-        if frames!.capacity > 2 * Self.bytesPerWrite { frames = nil }
         return (taken, written)
     }
 
