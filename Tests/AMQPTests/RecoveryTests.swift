@@ -93,6 +93,16 @@ extension BrokerTests {
             try await body(clear)
         }
 
+        /// Waits until the broker reports the connection named `name` blocked: it stopped reading
+        /// it, on the alarm, at its first publish.
+        func blocked(_ name: String) async throws {
+            try await eventually(20, "the broker blocked '\(name)'") {
+                // The client's connection name is among its client properties.
+                let listed = (try? TestBroker.rabbitmqctl("list_connections", "client_properties", "state")) ?? ""
+                return listed.split(separator: "\n").contains { $0.contains("{\"connection_name\",\"\(name)\"}") && $0.hasSuffix("\tblocked") }
+            }
+        }
+
         /// 25 MiB: more than the socket buffers hold, so a publisher blocked by an alarm waits to write.
         func largeMessages(_ exchange: String, _ prefix: String) -> [OutboundMessage] {
             let body = String(repeating: "x", count: 64 * 1024)
@@ -112,7 +122,9 @@ extension BrokerTests {
             let messages = largeMessages(exchange, "alarm")
             try await withMemoryAlarm { clear in
                 let publishing = Task { try await publisher.publish(messages) }
-                try await Task.sleep(for: .seconds(5))
+                try await blocked("test: alarm")
+                // Longer than the two heartbeat intervals after which a silent broker is given up.
+                try await Task.sleep(for: .seconds(3))
                 #expect(publisher.sessionsStarted == 1, "the publisher gave up on a connection the broker only blocked")
                 try clear()
                 let outcomes = try await withTimeout(60, "the messages to be confirmed after the alarm") {
@@ -145,7 +157,7 @@ extension BrokerTests {
             #expect(try await publisher.publish(message(exchange, "warm-up", "{}", id: "warm-up")) == .confirmed)
             try await withMemoryAlarm { _ in
                 let publishing = Task { try await publisher.publish(largeMessages(exchange, "alarm-close")) }
-                try await Task.sleep(for: .seconds(1))
+                try await blocked("test: alarm close")
                 // Unstructured, so a close that waits for the alarm fails the test instead of hanging it.
                 let closed = Mutex(false)
                 Task {
