@@ -186,12 +186,13 @@ public struct IncidentChanges: Sendable {
 
 /// For stores that apply a batch first as if every message took effect (`IncidentStore.apply`):
 /// thrown inside the transaction by a message applied without a savepoint whose result keeps
-/// nothing. The store rolls the transaction back and applies the batch again with a savepoint
-/// per message, or, for a message alone, returns `result`.
-public struct RolledBackMessage: Error {
-    public var result: Result<ApplyOutcome, any Error>
+/// nothing. The store rolls the transaction back and applies the batch again carefully, or, for
+/// a message alone that was looked up in the inbox, returns `result`. Shared by the stores of
+/// this package, not part of the library's API.
+package struct RolledBackMessage: Error {
+    package var result: Result<ApplyOutcome, any Error>
 
-    public init(result: Result<ApplyOutcome, any Error>) {
+    package init(result: Result<ApplyOutcome, any Error>) {
         self.result = result
     }
 }

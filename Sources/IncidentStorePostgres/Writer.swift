@@ -87,8 +87,8 @@ struct Writer {
     /// Who publishes the messages written here (`incident.outbox_owner`); nil when only reading.
     var outbox: OutboxOwner.Transaction? = nil
 
-    /// Runs one statement and collects its rows on the connection's event loop: one hop back
-    /// to the caller per statement instead of one per row batch.
+    /// Runs one statement and collects its rows on the connection's event loop, where the work
+    /// itself runs (`withConnection`): one await per statement instead of one per row batch.
     @discardableResult
     func run(_ query: PostgresQuery) async throws -> [PostgresRow] {
         let result: EventLoopFuture<PostgresQueryResult> = connection.query(query, logger: logger)

@@ -94,7 +94,6 @@ final class WrittenOutbox: Sendable {
     /// Called after each write of messages that commits, in commit order (the one writer's), with
     /// the outbox's sequence when it began and when it ended. True when another writer's rows,
     /// noticed now, ended the hand-over.
-    @discardableResult
     func committed(_ more: [OutboxRecord], sequenceBefore: Int64?, sequenceAfter: Int64?) -> Bool {
         state.withLock { state in
             let ended = state.writing(sequenceNow: sequenceBefore)
@@ -111,7 +110,6 @@ final class WrittenOutbox: Sendable {
 
     /// Called at the start of this store's other writes (marks). True when another writer's
     /// rows, noticed now, ended the hand-over.
-    @discardableResult
     func writing(sequenceNow: Int64?) -> Bool {
         state.withLock { $0.writing(sequenceNow: sequenceNow) }
     }

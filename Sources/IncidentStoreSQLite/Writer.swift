@@ -49,31 +49,30 @@ struct Writer {
             if let claim = request.completing { try deleteFired(claim) }
             return .success(.alreadyProcessed)
         }
-        guard savepoint else {
-            let outcome: ApplyOutcome
+        /// The message's result, and whether it keeps anything: a conflict or a failure does not.
+        func attempt() throws -> (result: Result<ApplyOutcome, any Error>, keeps: Bool) {
             do {
-                outcome = try write(request, inboxLookedUp: lookedUp)
+                let outcome = try write(request, inboxLookedUp: lookedUp)
+                return (.success(outcome), outcome != .conflict)
             } catch let failure as MessageFailure {
-                throw RolledBackMessage(result: .failure(failure.underlying))
+                return (.failure(failure.underlying), false)
             }
-            if outcome == .conflict { throw RolledBackMessage(result: .success(.conflict)) }
-            return .success(outcome)
+        }
+        guard savepoint else {
+            let (result, keeps) = try attempt()
+            guard keeps else { throw RolledBackMessage(result: result) }
+            return result
         }
         var result: Result<ApplyOutcome, any Error> = .success(.conflict)
         try db.inSavepoint {
-            do {
-                let outcome = try write(request)
-                result = .success(outcome)
-                return outcome == .conflict ? .rollback : .commit
-            } catch let failure as MessageFailure {
-                result = .failure(failure.underlying)
-                return .rollback
-            }
+            let attempted = try attempt()
+            result = attempted.result
+            return attempted.keeps ? .commit : .rollback
         }
         return result
     }
 
-    private func write(_ request: ApplyRequest, inboxLookedUp: Bool = true) throws -> ApplyOutcome {
+    private func write(_ request: ApplyRequest, inboxLookedUp: Bool) throws -> ApplyOutcome {
         let found: IncidentRow?
         do {
             found = try loadIncidentRow(request.lookup)

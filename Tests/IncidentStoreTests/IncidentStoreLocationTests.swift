@@ -46,7 +46,7 @@ struct IncidentStoreLocationTests {
     }
 
     @Test(
-        "Every sslmode but allow is read as psql reads it, and sslrootcert with it",
+        "Every sslmode that encrypts is read as psql reads it, and sslrootcert with it",
         arguments: PostgresIncidentStoreConfiguration.TLSMode.allCases.filter { $0 != .disable })
     func postgresTLSModes(mode: PostgresIncidentStoreConfiguration.TLSMode) throws {
         // Any file will do for parsing; the certificate in it is read on connecting.

@@ -29,8 +29,10 @@ postgres_start() {
     local dir=$1 port=$2 bin
     bin=$(postgres_bin) || return 1
     mkdir -p "$dir/socket"
-    # The certificates last two days, the cluster longer: made anew when a day old.
-    if [ -z "$(find "$dir/tls/server.pem" -mmin -1440 2>/dev/null)" ]; then
+    # The certificates last two days, the cluster longer: made anew when a day old. A cluster
+    # without TLS needs none.
+    local ssl=${ESCALATOR_POSTGRES_SSL:-on}
+    if [ "$ssl" = on ] && [ -z "$(find "$dir/tls/server.pem" -mmin -1440 2>/dev/null)" ]; then
         rm -rf "$dir/tls"
         test_tls_files "$dir/tls" || return 1
         chmod 600 "$dir/tls/server-key.pem"
@@ -48,7 +50,7 @@ postgres_start() {
     # A cluster left running by an interrupted run is stopped first, so this run starts clean.
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 && postgres_stop "$dir"
     postgres_as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=${ESCALATOR_POSTGRES_FSYNC:-off} -c max_connections=200 -c ssl=${ESCALATOR_POSTGRES_SSL:-on} -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server-key.pem" start >/dev/null \
+        -o "-p $port -k $dir/socket -c listen_addresses=127.0.0.1 -c fsync=${ESCALATOR_POSTGRES_FSYNC:-off} -c max_connections=200 -c ssl=$ssl -c ssl_cert_file=$dir/tls/server.pem -c ssl_key_file=$dir/tls/server-key.pem" start >/dev/null \
         || { tail -n 20 "$dir/server.log" >&2; return 1; }
     postgres_as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U escalator -d postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = 'escalator'" | grep -q 1 \
