@@ -29,14 +29,8 @@ extension BrokerTests {
             #expect(outcomes.allSatisfy { $0 == .confirmed })
             let consumer = AMQPConsumer(
                 configuration: try TestBroker.configuration("confirms reader"), queue: queue, prefetch: 500, logger: TestBroker.logger)
-            let received = try await withTimeout(60, "10,000 deliveries") {
-                var ids = Set<String>()
-                while ids.count < 10_000, let batch = try await consumer.nextBatch(maximumCount: 500) {
-                    ids.formUnion(batch.compactMap(\.properties.messageID))
-                    consumer.ack(batch.last!, multiple: true)
-                }
-                return ids
-            }
+            let received = Set(
+                try await receiveMessageIDs(from: consumer, within: 60, "10,000 deliveries") { Set($0).count >= 10_000 })
             #expect(received == Set(messages.compactMap(\.properties.messageID)))
             await consumer.close()
             await publisher.close()

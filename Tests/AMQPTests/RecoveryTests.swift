@@ -58,14 +58,8 @@ extension BrokerTests {
             let consumer = AMQPConsumer(
                 configuration: try TestBroker.configuration("silent reader"), queue: queue, prefetch: 500, logger: TestBroker.logger)
             let expected = Set(messages.compactMap(\.properties.messageID) + ["warm-up"])
-            let received = try await withTimeout(30, "every message") {
-                var ids = Set<String>()
-                while !expected.isSubset(of: ids), let batch = try await consumer.nextBatch(maximumCount: 500) {
-                    ids.formUnion(batch.compactMap(\.properties.messageID))
-                    consumer.ack(batch.last!, multiple: true)
-                }
-                return ids
-            }
+            let received = Set(
+                try await receiveMessageIDs(from: consumer, within: 30, "every message") { expected.isSubset(of: $0) })
             #expect(received == expected)
             await consumer.close()
         }
@@ -137,13 +131,8 @@ extension BrokerTests {
 
             let consumer = AMQPConsumer(
                 configuration: try TestBroker.configuration("alarm reader"), queue: queue, prefetch: 500, logger: TestBroker.logger)
-            let received = try await withTimeout(30, "every message") {
-                var ids: [String] = []
-                while ids.count < messages.count + 1, let batch = try await consumer.nextBatch(maximumCount: 500) {
-                    ids += batch.compactMap(\.properties.messageID)
-                    consumer.ack(batch.last!, multiple: true)
-                }
-                return ids
+            let received = try await receiveMessageIDs(from: consumer, within: 30, "every message") {
+                $0.count >= messages.count + 1
             }
             #expect(received == ["warm-up"] + messages.compactMap(\.properties.messageID))
             await consumer.close()

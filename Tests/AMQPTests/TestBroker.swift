@@ -92,6 +92,21 @@ func withTimeout<T: Sendable>(
     }
 }
 
+/// The message ids of `consumer`'s deliveries in the order they came, each batch acknowledged,
+/// until `enough` holds of those received; a test failure after `seconds`.
+func receiveMessageIDs(
+    from consumer: AMQPConsumer, within seconds: Double, _ what: String, until enough: @escaping @Sendable ([String]) -> Bool
+) async throws -> [String] {
+    try await withTimeout(seconds, what) {
+        var ids: [String] = []
+        while !enough(ids), let batch = try await consumer.nextBatch(maximumCount: 500) {
+            ids += batch.compactMap(\.properties.messageID)
+            consumer.ack(batch.last!, multiple: true)
+        }
+        return ids
+    }
+}
+
 /// Waits until `condition` holds, polling.
 func eventually(_ seconds: Double, _ what: String, _ condition: @Sendable () -> Bool) async throws {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
