@@ -33,6 +33,23 @@ extension BrokerTests {
             await publisher.close()
         }
 
+        @Test("on TLS too, a message whose headers cannot fit in a frame fails alone, without a reconnect")
+        func unpublishableMessageFailsAloneOverTLS() async throws {
+            let publisher = AMQPPublisher(configuration: try configuration(caFile: "ca.pem"), logger: TestBroker.logger)
+            var huge = message("amq.topic", "nobody", "{}", id: "huge")
+            huge.properties.headers["x-huge"] = .string(String(repeating: "x", count: 200_000))
+            let receipt = publisher.submit([huge, message("amq.topic", "nobody", "{}", id: "after")])
+            let outcomes = try await withTimeout(20, "the outcomes") { try await receipt.outcomes() }
+            if case .unpublishable(let reason)? = outcomes.first {
+                #expect(reason.contains("frame"))
+            } else {
+                Issue.record("expected the message to be unpublishable, got \(String(describing: outcomes.first))")
+            }
+            #expect(outcomes.dropFirst() == [.returned(replyCode: 312, replyText: "NO_ROUTE")])
+            #expect(publisher.sessionsStarted == 1)
+            await publisher.close()
+        }
+
         @Test("a broker certificate not signed by the configured CA is refused")
         func unknownAuthorityIsRefused() async throws {
             do {

@@ -33,6 +33,9 @@ final class PublisherRole: ConnectionRole {
     /// Kept from turn to turn, so its buffers are allocated once a session (whose frame size
     /// they follow).
     private var frames: PublishFrames?
+    /// Whether this session's frames go to the socket as they are; on TLS, rabbitmq-c encrypts
+    /// and sends each message, and the frames only show that it can be sent.
+    private var writesFrames = false
 
     private struct ReturnMethod {
         let code: UInt16
@@ -57,8 +60,8 @@ final class PublisherRole: ConnectionRole {
         unsettledCount = 0
         returnAssembler = ContentAssembler()
         missingExchange = nil
-        frames = connection.acceptsDirectWrites
-            ? PublishFrames(channel: ConnectionHandle.channel, frameMax: connection.frameMax) : nil
+        frames = PublishFrames(channel: ConnectionHandle.channel, frameMax: connection.frameMax)
+        writesFrames = connection.acceptsDirectWrites
         if !unsent.isEmpty {
             logger.info("republishing \(unsent.count) messages the lost connection did not confirm")
         }
@@ -73,13 +76,7 @@ final class PublisherRole: ConnectionRole {
         guard !unsent.isEmpty else { return false }
         // Bounded, so confirms are read between long runs of publishes.
         let batch = unsent.prefix(Self.publishesPerTurn)
-        let (taken, written): (Int, [Pending])
-        if frames != nil {
-            (taken, written) = try publishTogether(batch, on: connection)
-        } else {
-            for pending in batch { try publish(pending, on: connection) }
-            (taken, written) = (batch.count, Array(batch))
-        }
+        let (taken, written) = try publishTogether(batch, on: connection)
         // Only once written: a failed write leaves them in `unsent`, republished on the next connection.
         for pending in written { inFlight.append(pending) }
         unsettledCount += written.count
@@ -93,8 +90,9 @@ final class PublisherRole: ConnectionRole {
     static let bytesPerWrite = 1 << 20
 
     /// The frames of the batch's first messages, up to `bytesPerWrite`, in one buffer and one
-    /// write instead of three `send`s per message: how many it took, and those it wrote. One
-    /// that cannot be framed is settled `.unpublishable` and left out.
+    /// write instead of three `send`s per message (on TLS, each message through rabbitmq-c once
+    /// framed): how many it took, and those it wrote. One that cannot be framed is settled
+    /// `.unpublishable` and left out.
     private func publishTogether(
         _ batch: ArraySlice<Pending>, on connection: ConnectionHandle
     ) throws(AMQPError) -> (taken: Int, written: [Pending]) {
@@ -110,16 +108,21 @@ final class PublisherRole: ConnectionRole {
             taken += 1
             do {
                 try frames.appendPublish(pending.message, mandatory: true, arena: arena)
-                written.append(pending)
             } catch {
                 // Never sent, it takes no confirm sequence number, and the others go on. Sent again
                 // it would fail again: a reconnect cannot help.
                 logger.error(
                     "\(error.message)", metadata: ["amqp.message_id": "\(pending.messageID)", "amqp.exchange": "\(pending.message.exchange)"])
                 pending.request.settle(pending.index, .unpublishable(reason: error.message))
+                continue
             }
+            if !writesFrames {
+                frames.removeAll(keepingCapacityUpTo: 2 * Self.bytesPerWrite)
+                try publish(pending, on: connection)
+            }
+            written.append(pending)
         }
-        guard !written.isEmpty else { return (taken, []) }
+        guard writesFrames, !written.isEmpty else { return (taken, written) }
         try frames.bytes.withUnsafeBytes { bytes in
             Result { () throws(AMQPError) in try connection.write(bytes, doing: "publishing \(written.count) messages") }
         }.get()
