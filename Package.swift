@@ -186,6 +186,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -214,32 +214,36 @@ public final class SQLiteIncidentStore: IncidentStore {
                             // Each half from its partial index: due times held by live claims
                             // (thousands, when many fire at once) are never walked past.
                             sql: """
-                                SELECT incident_id, due_id, due_at FROM (
-                                    SELECT incident_id, due_id, due_at FROM due_time
-                                    WHERE claimed_until IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2)
-                                UNION ALL
-                                SELECT incident_id, due_id, due_at FROM (
-                                    SELECT incident_id, due_id, due_at FROM due_time
-                                    WHERE claimed_until IS NOT NULL AND claimed_until <= ?1 AND due_at <= ?1
-                                    ORDER BY claimed_until LIMIT ?2)
-                                ORDER BY due_at LIMIT ?2
+                                SELECT i.id, due.incident_number, due.due_id, due.due_at FROM (
+                                    SELECT incident_number, due_id, due_at FROM (
+                                        SELECT incident_number, due_id, due_at FROM due_time
+                                        WHERE claimed_until IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2)
+                                    UNION ALL
+                                    SELECT incident_number, due_id, due_at FROM (
+                                        SELECT incident_number, due_id, due_at FROM due_time
+                                        WHERE claimed_until IS NOT NULL AND claimed_until <= ?1 AND due_at <= ?1
+                                        ORDER BY claimed_until LIMIT ?2)
+                                    ORDER BY due_at LIMIT ?2
+                                ) due JOIN incident i ON i.number = due.incident_number
+                                ORDER BY due.due_at
                                 """),
                         arguments: [now.millisecondsSinceEpoch, limit])
                     let update = try db.cachedStatement(
-                        sql: "UPDATE due_time SET claim_token = ?, claimed_until = ? WHERE incident_id = ? AND due_id = ?")
+                        sql: "UPDATE due_time SET claim_token = ?, claimed_until = ? WHERE incident_number = ? AND due_id = ?")
                     for row in rows {
                         let incident: String = row[0]
-                        let dueText: String = row[1]
+                        let number: Int64 = row[1]
+                        let dueText: String = row[2]
                         guard let due = DueID(dueText) else {
                             throw IncidentStoreError(
                                 .corruptRow, "due time \(dueText) of incident \(incident) is not a due id")
                         }
                         let token = UUID().uuidString
-                        try update.execute(arguments: [token, until.millisecondsSinceEpoch, incident, dueText])
+                        try update.execute(arguments: [token, until.millisecondsSinceEpoch, number, dueText])
                         claims.append(
                             DueClaim(
                                 incident: IncidentID(incident), id: due,
-                                at: Timestamp(millisecondsSinceEpoch: row[2]), token: token, leaseUntil: until))
+                                at: Timestamp(millisecondsSinceEpoch: row[3]), token: token, leaseUntil: until))
                     }
                     return .commit
                 }
@@ -253,7 +257,10 @@ public final class SQLiteIncidentStore: IncidentStore {
     public func completeDueTime(_ claim: DueClaim) async throws -> Bool {
         try await writeCountingChanges(
             "completing due time \(claim.id) of incident \(claim.incident)",
-            sql: "DELETE FROM due_time WHERE incident_id = ? AND due_id = ? AND claim_token = ?",
+            sql: """
+                DELETE FROM due_time WHERE incident_number = (SELECT number FROM incident WHERE id = ?)
+                    AND due_id = ? AND claim_token = ?
+                """,
             arguments: [claim.incident.rawValue, claim.id.description, claim.token]) > 0
     }
 
@@ -262,7 +269,7 @@ public final class SQLiteIncidentStore: IncidentStore {
             "releasing due time \(claim.id) of incident \(claim.incident)",
             sql: """
                 UPDATE due_time SET claim_token = NULL, claimed_until = NULL
-                WHERE incident_id = ? AND due_id = ? AND claim_token = ?
+                WHERE incident_number = (SELECT number FROM incident WHERE id = ?) AND due_id = ? AND claim_token = ?
                 """,
             arguments: [claim.incident.rawValue, claim.id.description, claim.token]) > 0
     }
@@ -283,7 +290,10 @@ public final class SQLiteIncidentStore: IncidentStore {
         try await read("reading the due times of incident \(incident)") { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT due_id, due_at, claimed_until FROM due_time WHERE incident_id = ? ORDER BY due_at, due_id",
+                sql: """
+                    SELECT due_id, due_at, claimed_until FROM due_time
+                    WHERE incident_number = (SELECT number FROM incident WHERE id = ?) ORDER BY due_at, due_id
+                    """,
                 arguments: [incident.rawValue]
             ).map { row in
                 let text: String = row[0]
@@ -325,7 +335,7 @@ public final class SQLiteIncidentStore: IncidentStore {
                     sql: """
                         SELECT o.seq, o.incident_id, o.message_id, o.exchange, o.routing_key, o.properties, o.body,
                             o.created_at, o.published_at
-                        FROM outbox o LEFT JOIN incident i ON i.id = o.incident_id
+                        FROM outbox o LEFT JOIN incident i ON i.number = o.incident_number
                         WHERE o.published_at IS NULL AND o.seq > ?
                             AND (i.outbox_owner IS NULL OR i.outbox_owner = ? OR i.outbox_owned_at < ?)
                         ORDER BY o.seq LIMIT ?
@@ -376,7 +386,7 @@ public final class SQLiteIncidentStore: IncidentStore {
                 sql: """
                     SELECT seq, incident_id, at, kind, department, contact, channel, reference, since_first_page_ms,
                            summary, detail
-                    FROM timeline WHERE incident_id = ? ORDER BY at, seq
+                    FROM timeline WHERE incident_number = (SELECT number FROM incident WHERE id = ?) ORDER BY at, seq
                     """,
                 arguments: [incident.rawValue]
             ).map(Rows.timeline)
@@ -412,11 +422,11 @@ public final class SQLiteIncidentStore: IncidentStore {
                 SELECT t.department AS department, NULL AS contact, COUNT(*) AS n,
                        MIN(t.since_first_page_ms) AS fastest, MAX(t.since_first_page_ms) AS slowest,
                        AVG(t.since_first_page_ms) AS mean
-                FROM timeline t JOIN incident i ON i.id = t.incident_id WHERE \(filter) GROUP BY t.department
+                FROM timeline t JOIN incident i ON i.number = t.incident_number WHERE \(filter) GROUP BY t.department
                 UNION ALL
                 SELECT t.department, t.contact, COUNT(*),
                        MIN(t.since_first_page_ms), MAX(t.since_first_page_ms), AVG(t.since_first_page_ms)
-                FROM timeline t JOIN incident i ON i.id = t.incident_id WHERE \(filter) AND t.contact IS NOT NULL
+                FROM timeline t JOIN incident i ON i.number = t.incident_number WHERE \(filter) AND t.contact IS NOT NULL
                 GROUP BY t.department, t.contact
             ) ORDER BY department, contact IS NOT NULL, contact
             """

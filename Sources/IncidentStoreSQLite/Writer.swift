@@ -46,7 +46,7 @@ struct Writer {
         if lookedUp, try inboxContains(request.messageID) {
             // The due time fired and took effect already (a lapsed lease let a second worker
             // claim it): it is done either way.
-            if let claim = request.completing { try deleteFired(claim) }
+            if let claim = request.completing { try deleteFired(claim, number: nil) }
             return .success(.alreadyProcessed)
         }
         /// The message's result, and whether it keeps anything: a conflict or a failure does not.
@@ -86,7 +86,7 @@ struct Writer {
         } else {
             // Something changed since the batch was read: perhaps this very message was recorded.
             if !inboxLookedUp, try inboxContains(request.messageID) {
-                if let claim = request.completing { try deleteFired(claim) }
+                if let claim = request.completing { try deleteFired(claim, number: found?.number) }
                 return .alreadyProcessed
             }
             let current: StoredIncident?
@@ -104,7 +104,7 @@ struct Writer {
             }
         }
 
-        var incident = found?.id
+        var incident = found.map { (id: $0.id, number: $0.number) }
         var version = found?.version
         var opened = false
         // Since when never goes back: another relay must not find the incident's messages old
@@ -119,11 +119,11 @@ struct Writer {
                             outbox_owner = COALESCE(?, outbox_owner),
                             outbox_owned_at = COALESCE(MAX(COALESCE(outbox_owned_at, ?), ?), outbox_owned_at),
                             version = version + 1
-                        WHERE id = ? AND version = ?
+                        WHERE number = ? AND version = ?
                         """
                 ).execute(arguments: [
                     state.type.rawValue, state.severity.rawValue, state.title, state.drill,
-                    state.resolution?.at.millisecondsSinceEpoch, encoded, owner, ownedAt, ownedAt, state.id.rawValue,
+                    state.resolution?.at.millisecondsSinceEpoch, encoded, owner, ownedAt, ownedAt, current.number,
                     current.version,
                 ])
                 if db.changesCount == 0 { return .conflict }
@@ -154,8 +154,8 @@ struct Writer {
                 version = 1
                 opened = true
                 written?.current = StoredIncident(state: state, version: 1)
+                incident = (state.id, db.lastInsertedRowID)
             }
-            incident = state.id
         } else if let current = found, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty || owner != nil {
             // Parcels and notice marks are read by transitions too: moving the version makes a
             // transition prepared before them be worked out again. The owner goes with them.
@@ -164,9 +164,9 @@ struct Writer {
                     UPDATE incident SET outbox_owner = COALESCE(?, outbox_owner),
                         outbox_owned_at = COALESCE(MAX(COALESCE(outbox_owned_at, ?), ?), outbox_owned_at),
                         version = version + 1
-                    WHERE id = ? AND version = ?
+                    WHERE number = ? AND version = ?
                     """
-            ).execute(arguments: [owner, ownedAt, ownedAt, current.id.rawValue, current.version])
+            ).execute(arguments: [owner, ownedAt, ownedAt, current.number, current.version])
             if db.changesCount == 0 { return .conflict }
             version = current.version + 1
         }
@@ -174,13 +174,14 @@ struct Writer {
         var written = 0
         var duplicates = 0
         if let incident {
-            if let claim = request.completing { try deleteFired(claim) }
-            try writeRows(changes, of: incident, at: request.at, written: &written, duplicates: &duplicates)
+            if let claim = request.completing { try deleteFired(claim, number: incident.number) }
+            try writeRows(
+                changes, of: incident.id, number: incident.number, at: request.at, written: &written, duplicates: &duplicates)
         } else if !changes.isEmpty, !changes.onlyTimeline {
             throw MessageFailure(
                 underlying: IncidentStoreError.rowsWithoutIncident(message: request.messageID, lookup: request.lookup))
         } else if let claim = request.completing {
-            try deleteFired(claim)
+            try deleteFired(claim, number: nil)
         }
 
         if let hook = request.beforeCommit {
@@ -188,47 +189,49 @@ struct Writer {
         }
         do {
             try db.cachedStatement(sql: "INSERT INTO inbox (message_id, incident_id, processed_at) VALUES (?, ?, ?)")
-                .execute(arguments: [request.messageID, incident?.rawValue, request.at.millisecondsSinceEpoch])
+                .execute(arguments: [request.messageID, incident?.id.rawValue, request.at.millisecondsSinceEpoch])
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             // Another writer recorded the same message in between: applied again, it is a duplicate.
             return .conflict
         }
         return .applied(
             ApplyOutcome.Applied(
-                incident: incident, version: version, opened: opened, outboxWritten: written,
+                incident: incident?.id, version: version, opened: opened, outboxWritten: written,
                 outboxDuplicates: duplicates))
     }
 
+    /// The incident's rows, under its number (see schema v5) and, where people look them up, its id.
     private func writeRows(
-        _ changes: IncidentChanges, of incident: IncidentID, at now: Timestamp, written: inout Int, duplicates: inout Int
+        _ changes: IncidentChanges, of incident: IncidentID, number: Int64, at now: Timestamp, written: inout Int,
+        duplicates: inout Int
     ) throws {
         let id = incident.rawValue
         if !changes.cancel.isEmpty {
-            let cancel = try db.cachedStatement(sql: "DELETE FROM due_time WHERE incident_id = ? AND due_id = ?")
-            for due in changes.cancel { try cancel.execute(arguments: [id, due.description]) }
+            let cancel = try db.cachedStatement(sql: "DELETE FROM due_time WHERE incident_number = ? AND due_id = ?")
+            for due in changes.cancel { try cancel.execute(arguments: [number, due.description]) }
         }
         if !changes.schedule.isEmpty {
             let schedule = try db.cachedStatement(
                 sql: """
-                    INSERT INTO due_time (incident_id, due_id, due_at) VALUES (?, ?, ?)
-                    ON CONFLICT (incident_id, due_id)
+                    INSERT INTO due_time (incident_number, due_id, due_at) VALUES (?, ?, ?)
+                    ON CONFLICT (incident_number, due_id)
                     DO UPDATE SET due_at = excluded.due_at, claim_token = NULL, claimed_until = NULL
                     """)
             for due in changes.schedule {
-                try schedule.execute(arguments: [id, due.id.description, due.at.millisecondsSinceEpoch])
+                try schedule.execute(arguments: [number, due.id.description, due.at.millisecondsSinceEpoch])
             }
         }
         if !changes.timeline.isEmpty {
             let insert = try db.cachedStatement(
                 sql: """
-                    INSERT INTO timeline (incident_id, at, kind, department, contact, channel, reference,
+                    INSERT INTO timeline (incident_id, incident_number, at, kind, department, contact, channel, reference,
                         since_first_page_ms, summary, detail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
             for item in changes.timeline {
                 let detail = StoredText.encode(item.detail)
                 try insert.execute(arguments: [
-                    id, item.at.millisecondsSinceEpoch, item.kind.rawValue, item.department?.rawValue,
+                    id, number, item.at.millisecondsSinceEpoch, item.kind.rawValue, item.department?.rawValue,
                     item.contact?.rawValue, item.channel, item.reference, item.sinceFirstPage?.milliseconds,
                     item.summary, detail,
                 ])
@@ -237,14 +240,15 @@ struct Writer {
         if !changes.outbox.isEmpty {
             let insert = try db.cachedStatement(
                 sql: """
-                    INSERT INTO outbox (message_id, incident_id, exchange, routing_key, properties, body, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (message_id) DO NOTHING
+                    INSERT INTO outbox (message_id, incident_id, incident_number, exchange, routing_key, properties, body,
+                        created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (incident_number, message_id) DO NOTHING
                     """)
             for message in changes.outbox {
                 let properties = StoredText.encode(message.properties)
                 try insert.execute(arguments: [
-                    message.messageID, id, message.exchange, message.routingKey, properties, message.body,
+                    message.messageID, id, number, message.exchange, message.routingKey, properties, message.body,
                     now.millisecondsSinceEpoch,
                 ])
                 guard db.changesCount > 0 else {
@@ -280,10 +284,21 @@ struct Writer {
         }
     }
 
-    /// Deletes the due time a claim fired, unless it was moved to another time since.
-    private func deleteFired(_ claim: DueClaim) throws {
-        try db.cachedStatement(sql: "DELETE FROM due_time WHERE incident_id = ? AND due_id = ? AND due_at = ?")
-            .execute(arguments: [claim.incident.rawValue, claim.id.description, claim.at.millisecondsSinceEpoch])
+    /// Deletes the due time a claim fired, unless it was moved to another time since; `number`
+    /// is its incident's, when known.
+    private func deleteFired(_ claim: DueClaim, number: Int64?) throws {
+        let arguments: StatementArguments = [claim.id.description, claim.at.millisecondsSinceEpoch]
+        if let number {
+            try db.cachedStatement(sql: "DELETE FROM due_time WHERE due_id = ? AND due_at = ? AND incident_number = ?")
+                .execute(arguments: arguments + [number])
+        } else {
+            try db.cachedStatement(
+                sql: """
+                    DELETE FROM due_time WHERE due_id = ? AND due_at = ?
+                        AND incident_number = (SELECT number FROM incident WHERE id = ?)
+                    """
+            ).execute(arguments: arguments + [claim.incident.rawValue])
+        }
     }
 
     /// The last outbox sequence given (`AUTOINCREMENT`), also to an insert that found its message
@@ -313,13 +328,16 @@ struct Writer {
         case .id(let id):
             row = try Row.fetchOne(
                 db.cachedStatement(
-                    sql: "SELECT id, state, version, resolved_at IS NOT NULL, outbox_owner FROM incident WHERE id = ?"),
+                    sql: """
+                        SELECT id, state, version, resolved_at IS NOT NULL, outbox_owner, number FROM incident WHERE id = ?
+                        """),
                 arguments: [id.rawValue])
         case .key(let key):
             row = try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
-                        SELECT id, state, version, resolved_at IS NOT NULL, outbox_owner FROM incident WHERE incident_key = ?
+                        SELECT id, state, version, resolved_at IS NOT NULL, outbox_owner, number FROM incident
+                        WHERE incident_key = ?
                         ORDER BY resolved_at IS NULL DESC, opened_at DESC, rowid DESC LIMIT 1
                         """),
                 arguments: [key])
@@ -327,7 +345,9 @@ struct Writer {
             row = nil
         }
         return row.map {
-            IncidentRow(id: IncidentID($0[0] as String), state: $0[1], version: $0[2], isResolved: $0[3], outboxOwner: $0[4])
+            IncidentRow(
+                id: IncidentID($0[0] as String), number: $0[5], state: $0[1], version: $0[2], isResolved: $0[3],
+                outboxOwner: $0[4])
         }
     }
 
@@ -352,6 +372,8 @@ struct Writer {
 /// An incident row with its state as stored.
 struct IncidentRow {
     var id: IncidentID
+    /// Where its rows are kept (schema v5).
+    var number: Int64
     var state: Data
     var version: Int64
     var isResolved: Bool

@@ -164,6 +164,51 @@ struct SQLiteIncidentStoreTests {
         #expect(try await store.nextDueAt() == t0 + FixturePlan.stepTimeout)
     }
 
+    /// `Fixtures/store-schema-v4.sql`: a file written before schema v5 (`store-stress PATH 7 12 3`:
+    /// three incidents, eight timeline rows each), then, by hand, the outbox's first row marked
+    /// published, its last two published and pruned, and the due time of `inc-key-1` claimed.
+    @Test("A store written before schema v5 keeps its incidents, due times, timelines and messages, and goes on from them")
+    func storeWrittenBeforeSchemaV5() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/v4.sqlite"
+        let dump = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/store-schema-v4.sql")
+        _ = try sqlite3(path, ".read \(dump.path)")
+        #expect(try sqlite3(path, "SELECT count(*) FROM grdb_migrations;") == "4")
+        let store = try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
+
+        for key in ["key-0", "key-1", "key-2"] {
+            let incident = try #require(try await store.incident(.key(key)))
+            #expect(incident.id == IncidentID("inc-\(key)"))
+            #expect(incident.version == 4)
+            #expect(try await store.incident(.id(incident.id))?.version == 4)
+            #expect(try await store.timeline(of: incident.id).count == 8)
+            #expect(try await store.dueTimes(of: incident.id).map(\.id.description) == ["step:operations:1:1"])
+        }
+        #expect(try await store.dueTimes(of: "inc-key-1").first?.claimedUntil == Timestamp(millisecondsSinceEpoch: 1_800_000_400_000))
+        let unpublished = try await store.unpublishedOutbox(limit: 100)
+        #expect(unpublished.map(\.sequence) == [2, 3, 4])
+        #expect(unpublished.map(\.message.messageID) == ["status:inc-key-1:1", "page:inc-key-2:operations:1:1:lee", "status:inc-key-2:1"])
+
+        // The unclaimed due times fire as before; the claimed one waits for its lease.
+        let now = Timestamp(millisecondsSinceEpoch: 1_800_000_311_000)
+        let claims = try await store.claimDueTimes(now: now, lease: .seconds(30), limit: 10)
+        #expect(claims.map(\.incident.rawValue).sorted() == ["inc-key-0", "inc-key-2"])
+        for claim in claims {
+            #expect(try await store.apply(worker.due(claim, at: now)).applied?.version == 5)
+            #expect(try await store.dueTimes(of: claim.incident).map(\.id.description) != ["step:operations:1:1"])
+        }
+        // Their messages are numbered after every row the old outbox gave a number, pruned ones too.
+        let fired = try await store.unpublishedOutbox(after: 4, limit: 100, othersWrittenBefore: .distantFuture)
+        #expect(!fired.isEmpty)
+        #expect(fired.allSatisfy { $0.sequence > 6 })
+        // A message the old outbox holds is still recognised when written again.
+        let again = try #require(unpublished.first?.message)
+        let duplicate = try await store.apply(
+            ApplyRequest(messageID: "test:again", lookup: .id("inc-key-1"), at: now) { _ in IncidentChanges(outbox: [again]) })
+        #expect(duplicate.applied?.outboxDuplicates == 1)
+    }
+
     @Test("Preparing a batch works out each transition on what is committed and skips what was processed")
     func prepareReadsWhatIsCommitted() async throws {
         let folder = try TemporaryFolder()
