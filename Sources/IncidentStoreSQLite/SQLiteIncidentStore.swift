@@ -258,7 +258,7 @@ public final class SQLiteIncidentStore: IncidentStore {
         try await writeCountingChanges(
             "completing due time \(claim.id) of incident \(claim.incident)",
             sql: """
-                DELETE FROM due_time WHERE incident_number = (SELECT number FROM incident WHERE id = ?)
+                DELETE FROM due_time WHERE incident_number = \(Writer.numberOfIncident)
                     AND due_id = ? AND claim_token = ?
                 """,
             arguments: [claim.incident.rawValue, claim.id.description, claim.token]) > 0
@@ -269,7 +269,7 @@ public final class SQLiteIncidentStore: IncidentStore {
             "releasing due time \(claim.id) of incident \(claim.incident)",
             sql: """
                 UPDATE due_time SET claim_token = NULL, claimed_until = NULL
-                WHERE incident_number = (SELECT number FROM incident WHERE id = ?) AND due_id = ? AND claim_token = ?
+                WHERE incident_number = \(Writer.numberOfIncident) AND due_id = ? AND claim_token = ?
                 """,
             arguments: [claim.incident.rawValue, claim.id.description, claim.token]) > 0
     }
@@ -292,7 +292,7 @@ public final class SQLiteIncidentStore: IncidentStore {
                 db,
                 sql: """
                     SELECT due_id, due_at, claimed_until FROM due_time
-                    WHERE incident_number = (SELECT number FROM incident WHERE id = ?) ORDER BY due_at, due_id
+                    WHERE incident_number = \(Writer.numberOfIncident) ORDER BY due_at, due_id
                     """,
                 arguments: [incident.rawValue]
             ).map { row in
@@ -386,7 +386,7 @@ public final class SQLiteIncidentStore: IncidentStore {
                 sql: """
                     SELECT seq, incident_id, at, kind, department, contact, channel, reference, since_first_page_ms,
                            summary, detail
-                    FROM timeline WHERE incident_number = (SELECT number FROM incident WHERE id = ?) ORDER BY at, seq
+                    FROM timeline WHERE incident_number = \(Writer.numberOfIncident) ORDER BY at, seq
                     """,
                 arguments: [incident.rawValue]
             ).map(Rows.timeline)

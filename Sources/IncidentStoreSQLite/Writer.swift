@@ -285,21 +285,20 @@ struct Writer {
     }
 
     /// Deletes the due time a claim fired, unless it was moved to another time since; `number`
-    /// is its incident's, when known.
+    /// is its incident's when known (the incident is looked up only when it is not).
     private func deleteFired(_ claim: DueClaim, number: Int64?) throws {
-        let arguments: StatementArguments = [claim.id.description, claim.at.millisecondsSinceEpoch]
-        if let number {
-            try db.cachedStatement(sql: "DELETE FROM due_time WHERE due_id = ? AND due_at = ? AND incident_number = ?")
-                .execute(arguments: arguments + [number])
-        } else {
-            try db.cachedStatement(
-                sql: """
-                    DELETE FROM due_time WHERE due_id = ? AND due_at = ?
-                        AND incident_number = (SELECT number FROM incident WHERE id = ?)
-                    """
-            ).execute(arguments: arguments + [claim.incident.rawValue])
-        }
+        try db.cachedStatement(
+            sql: """
+                DELETE FROM due_time WHERE due_id = ? AND due_at = ?
+                    AND incident_number = COALESCE(?, \(Self.numberOfIncident))
+                """
+        ).execute(arguments: [claim.id.description, claim.at.millisecondsSinceEpoch, number, claim.incident.rawValue])
     }
+
+    /// The number (schema v5) of the incident whose id is the statement's next argument: how rows
+    /// keyed by number are found from an id.
+    static let numberOfIncident = "(SELECT number FROM incident WHERE id = ?)"
+
 
     /// The last outbox sequence given (`AUTOINCREMENT`), also to an insert that found its message
     /// there already; nil before the first row.

@@ -33,9 +33,6 @@ final class PublisherRole: ConnectionRole {
     /// Kept from turn to turn, so its buffers are allocated once a session (whose frame size
     /// they follow).
     private var frames: PublishFrames?
-    /// Whether this session's frames go to the socket as they are; on TLS, rabbitmq-c encrypts
-    /// and sends each message, and the frames only show that it can be sent.
-    private var writesFrames = false
 
     private struct ReturnMethod {
         let code: UInt16
@@ -61,7 +58,6 @@ final class PublisherRole: ConnectionRole {
         returnAssembler = ContentAssembler()
         missingExchange = nil
         frames = PublishFrames(channel: ConnectionHandle.channel, frameMax: connection.frameMax)
-        writesFrames = connection.acceptsDirectWrites
         if !unsent.isEmpty {
             logger.info("republishing \(unsent.count) messages the lost connection did not confirm")
         }
@@ -99,6 +95,8 @@ final class PublisherRole: ConnectionRole {
         // Out of `self` while it grows, so the buffer is not copied on write; put back however this ends.
         var frames = self.frames.take()!
         defer { self.frames = frames }
+        // On TLS rabbitmq-c encrypts and sends each message; its frames only show that it can be sent.
+        let writesFrames = connection.acceptsDirectWrites
         frames.removeAll(keepingCapacityUpTo: 2 * Self.bytesPerWrite)
         let arena = CArena()
         var taken = 0
