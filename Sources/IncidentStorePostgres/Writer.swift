@@ -100,9 +100,10 @@ struct Writer {
     /// conflict or failure throws `RolledBackMessage`, and the caller rolls the whole transaction
     /// back. Without `lookingUpInbox` (the caller looked the batch up), a message processed since
     /// is found by its inbox id's unique violation, a conflict.
-    func applyOne(_ request: ApplyRequest, lookingUpInbox: Bool = true, savepoint: Bool) async throws
-        -> Result<ApplyOutcome, any Error>
-    {
+    func applyOne(
+        _ request: ApplyRequest, lookingUpInbox: Bool = true, savepoint: Bool,
+        preloaded: inout PreloadedIncidents
+    ) async throws -> Result<ApplyOutcome, any Error> {
         if lookingUpInbox, try await inboxContains(request.messageID) {
             // The due time fired and took effect already (a lapsed lease let a second worker
             // claim it): it is done either way.
@@ -112,7 +113,7 @@ struct Writer {
         if savepoint { try await run("SAVEPOINT message") }
         let result: Result<ApplyOutcome, any Error>
         do {
-            result = .success(try await write(request))
+            result = .success(try await write(request, preloaded: &preloaded))
         } catch let failure as MessageFailure {
             result = .failure(failure.underlying)
         } catch where ErrorTranslator.isUniqueViolation(error) || ErrorTranslator.isRetryableConflict(error) {
@@ -130,13 +131,17 @@ struct Writer {
         return result
     }
 
-    private func write(_ request: ApplyRequest) async throws -> ApplyOutcome {
+    private func write(_ request: ApplyRequest, preloaded: inout PreloadedIncidents) async throws -> ApplyOutcome {
         let current: StoredIncident?
         let currentOwner: String?
-        do {
-            (current, currentOwner) = try await loadIncidentAndOwner(request.lookup)
-        } catch let error as IncidentStoreError {
-            throw MessageFailure(underlying: error)
+        if let found = preloaded.lookUp(request.lookup) {
+            (current, currentOwner) = found
+        } else {
+            do {
+                (current, currentOwner) = try await loadIncidentAndOwner(request.lookup)
+            } catch let error as IncidentStoreError {
+                throw MessageFailure(underlying: error)
+            }
         }
         let changes: IncidentChanges
         let encodedState: Data?
@@ -160,27 +165,13 @@ struct Writer {
             }
         }
 
-        var incident = current?.id
-        var version = current?.version
-        var opened = false
         // Since when never goes back: another relay must not find the incident's messages old
         // all at once.
         let ownership = outbox?.ownership(of: changes, at: request.at, found: current.map { ($0.id, currentOwner) })
-        let (owner, ownedAt) = (ownership?.owner, ownership?.since)
+        let incidentRow: IncidentRowWrite?
         if let state = changes.state, let encoded = encodedState {
-            let resolvedAt = state.resolution?.at.millisecondsSinceEpoch
             if let current, current.id == state.id {
-                let updated = try await run(
-                    """
-                    UPDATE incident SET type = \(state.type.rawValue), severity = \(state.severity.rawValue),
-                        title = \(state.title), drill = \(state.drill), resolved_at = \(resolvedAt), state = \(encoded),
-                        outbox_owner = COALESCE(\(owner), outbox_owner),
-                        outbox_owned_at = GREATEST(outbox_owned_at, \(ownedAt)), version = version + 1
-                    WHERE id = \(state.id.rawValue) AND version = \(current.version)
-                    RETURNING version
-                    """)
-                if updated.isEmpty { return .conflict }
-                version = current.version + 1
+                incidentRow = .update(state, encoded, expecting: current.version)
             } else {
                 if let current, !current.isResolved {
                     throw MessageFailure(
@@ -188,78 +179,74 @@ struct Writer {
                             message: request.messageID, opened: state, open: current.id))
                 }
                 // A unique violation (another writer opened the key or the id first) is a conflict.
-                try await run(
-                    """
-                    INSERT INTO incident (id, incident_key, type, severity, title, drill, opened_at, resolved_at,
-                        state, outbox_owner, outbox_owned_at, version)
-                    VALUES (\(state.id.rawValue), \(state.key), \(state.type.rawValue), \(state.severity.rawValue),
-                        \(state.title), \(state.drill), \(state.openedAt.millisecondsSinceEpoch), \(resolvedAt),
-                        \(encoded), \(owner), \(ownedAt), 1)
-                    """)
-                version = 1
-                opened = true
+                incidentRow = .insert(state, encoded)
             }
-            incident = state.id
-        }
-
-        if changes.state == nil, let current, !changes.parcels.isEmpty || !changes.noticesSent.isEmpty || owner != nil {
+        } else if let current {
             // Parcels and notice marks are read by transitions too: moving the version makes a
             // transition prepared before them be worked out again. The owner goes with them.
-            let updated = try await run(
-                """
-                UPDATE incident SET outbox_owner = COALESCE(\(owner), outbox_owner),
-                    outbox_owned_at = GREATEST(outbox_owned_at, \(ownedAt)), version = version + 1
-                WHERE id = \(current.id.rawValue) AND version = \(current.version)
-                RETURNING version
-                """)
-            if updated.isEmpty { return .conflict }
-            version = current.version + 1
+            let movesVersion = !changes.parcels.isEmpty || !changes.noticesSent.isEmpty || ownership != nil
+            incidentRow =
+                movesVersion
+                ? .moveVersion(current.id, expecting: current.version) : .unchanged(current.id, current.version)
+        } else {
+            incidentRow = nil
         }
 
-        var outboxWritten = 0
-        if let incident {
-            if let claim = request.completing { try await deleteFired(claim) }
-            if !changes.cancel.isEmpty {
-                let cancel = changes.cancel.map(\.description)
-                try await run("DELETE FROM due_time WHERE incident_id = \(incident.rawValue) AND due_id = ANY(\(cancel))")
+        guard let incidentRow else {
+            if !changes.isEmpty, !changes.onlyTimeline {
+                throw MessageFailure(
+                    underlying: IncidentStoreError.rowsWithoutIncident(message: request.messageID, lookup: request.lookup))
             }
-        } else if !changes.isEmpty, !changes.onlyTimeline {
-            throw MessageFailure(
-                underlying: IncidentStoreError.rowsWithoutIncident(message: request.messageID, lookup: request.lookup))
-        } else if let claim = request.completing {
-            try await deleteFired(claim)
-        }
-
-        // The rows and the inbox id in one statement; apart when a hook runs between them. A
-        // unique violation on the inbox (another writer recorded the same message in between) is
-        // a conflict: applied again, it is `.alreadyProcessed`.
-        let hook = request.beforeCommit
-        if let incident {
-            outboxWritten = try await writeRows(changes, of: incident, request: request, recordingInbox: hook == nil)
-        }
-        if let hook {
-            do { try hook() } catch { throw MessageFailure(underlying: error) }
-        }
-        if hook != nil || incident == nil {
+            if let claim = request.completing { try await deleteFired(claim) }
+            if let hook = request.beforeCommit {
+                do { try hook() } catch { throw MessageFailure(underlying: error) }
+            }
             try await run(
                 """
                 INSERT INTO inbox (message_id, incident_id, processed_at)
-                VALUES (\(request.messageID), \(incident?.rawValue), \(request.at.millisecondsSinceEpoch))
+                VALUES (\(request.messageID), NULL, \(request.at.millisecondsSinceEpoch))
+                """)
+            return .applied(
+                ApplyOutcome.Applied(incident: nil, version: nil, opened: false, outboxWritten: 0, outboxDuplicates: 0))
+        }
+
+        preloaded.forget(incidentRow.incident, keys: current?.key, changes.state?.key)
+
+        // The incident's row, its other rows and the inbox id in one statement; the inbox apart
+        // when a hook runs between them. A unique violation on the inbox (another writer recorded
+        // the same message in between) is a conflict: applied again, it is `.alreadyProcessed`.
+        let hook = request.beforeCommit
+        guard
+            let outboxWritten = try await writeRows(
+                changes, incidentRow: incidentRow, ownership: ownership, request: request, recordingInbox: hook == nil)
+        else {
+            return .conflict
+        }
+        if let hook {
+            do { try hook() } catch { throw MessageFailure(underlying: error) }
+            try await run(
+                """
+                INSERT INTO inbox (message_id, incident_id, processed_at)
+                VALUES (\(request.messageID), \(incidentRow.incident.rawValue), \(request.at.millisecondsSinceEpoch))
                 """)
         }
+        let version = incidentRow.writtenVersion
+        let opened = if case .insert = incidentRow { true } else { false }
+        let incident = incidentRow.incident
         return .applied(
             ApplyOutcome.Applied(
                 incident: incident, version: version, opened: opened, outboxWritten: outboxWritten,
                 outboxDuplicates: changes.outbox.count - outboxWritten))
     }
 
-    /// Writes the due times, timeline, outbox rows, parcels and notice marks of one message
-    /// (and its inbox id) in one statement: each kind of row is a JSON array unpacked by a
-    /// data-modifying CTE. Returns how many outbox rows were new.
+    /// Writes the incident's row and the due times (the fired one and the cancelled ones
+    /// deleted), timeline, outbox rows, parcels and notice marks of one message, and its inbox
+    /// id, in one statement. Returns how many outbox rows were new, or nil when the incident
+    /// moved on since it was read: nothing was written.
     private func writeRows(
-        _ changes: IncidentChanges, of incident: IncidentID, request: ApplyRequest, recordingInbox: Bool
-    ) async throws -> Int {
-        let id = incident.rawValue
+        _ changes: IncidentChanges, incidentRow: IncidentRowWrite, ownership: (owner: String, since: Int64)?,
+        request: ApplyRequest, recordingInbox: Bool
+    ) async throws -> Int? {
         let now = request.at.millisecondsSinceEpoch
         // On the database's clock a due time keeps its delay after the transition's `at`, counted
         // from the database's time instead of the handling host's.
@@ -278,14 +265,15 @@ struct Writer {
                 RowsJSON.ParcelRow(waybill: $0.waybill, customer_id: $0.customerID, locale: $0.locale)
             },
             notices: changes.noticesSent.map { RowsJSON.Notice(waybill: $0.waybill, kind: $0.kind.rawValue) })
-        let json = try rows.encoded()
-        let inboxID: String? = recordingInbox ? request.messageID : nil
-        var written: Int64 = 0
-        let statement = WriteRowsStatement(json: json, incident: id, shiftFrom: shiftFrom, now: now, inboxID: inboxID)
-        for try await count in try await connection.execute(statement, logger: logger) {
-            written = count
+        let statement = WriteMessageStatement(
+            json: try rows.encoded(), incidentRow: incidentRow, owner: ownership?.owner, ownedAt: ownership?.since,
+            fired: request.completing, cancel: changes.cancel.map(\.description), shiftFrom: shiftFrom, now: now,
+            inboxID: recordingInbox ? request.messageID : nil)
+        var written: (incidentRows: Int64, outboxRows: Int64) = (0, 0)
+        for try await counts in try await connection.execute(statement, logger: logger) {
+            written = counts
         }
-        return Int(written)
+        return written.incidentRows == 0 ? nil : Int(written.outboxRows)
     }
 
     /// Deletes the due time a claim fired, unless it was moved to another time since.
@@ -311,8 +299,44 @@ struct Writer {
         try await loadIncidentAndOwner(lookup).incident
     }
 
+    /// What each of the lookups finds, in one round trip: by key, the open incident with it, else
+    /// the most recently opened resolved one, as `loadIncidentAndOwner` finds it.
+    func preload(_ lookups: some Sequence<IncidentLookup>) async throws -> PreloadedIncidents {
+        var ids: Set<String> = []
+        var keys: Set<String> = []
+        for lookup in lookups {
+            switch lookup {
+            case .id(let id): ids.insert(id.rawValue)
+            case .key(let key): keys.insert(key)
+            case .none: break
+            }
+        }
+        var found: [IncidentLookup: FoundIncident] = [:]
+        // Not found is found too: nothing.
+        for id in ids { found[.id(IncidentID(id))] = (nil, nil) }
+        for key in keys { found[.key(key)] = (nil, nil) }
+        guard !ids.isEmpty || !keys.isEmpty else { return PreloadedIncidents(found) }
+        let rows = try await run(
+            """
+            SELECT NULL::text, id, state, version, outbox_owner FROM incident WHERE id = ANY(\(Array(ids)))
+            UNION ALL
+            SELECT * FROM (
+                SELECT DISTINCT ON (incident_key) incident_key, id, state, version, outbox_owner
+                FROM incident WHERE incident_key = ANY(\(Array(keys)))
+                ORDER BY incident_key, (resolved_at IS NULL) DESC, opened_at DESC, seq DESC
+            ) latest
+            """)
+        for row in rows {
+            let (key, id, data, version, owner) = try row.decode((String?, String, Data, Int64, String?).self)
+            let lookup = key.map(IncidentLookup.key) ?? .id(IncidentID(id))
+            // A row that cannot be read fails its message alone, when the message reads it itself.
+            found[lookup] = (try? StoredIncident(id: id, storedJSON: data, version: version)).map { ($0, owner) }
+        }
+        return PreloadedIncidents(found)
+    }
+
     /// The incident and which store owns its unpublished messages.
-    private func loadIncidentAndOwner(_ lookup: IncidentLookup) async throws -> (incident: StoredIncident?, outboxOwner: String?) {
+    private func loadIncidentAndOwner(_ lookup: IncidentLookup) async throws -> FoundIncident {
         let rows: [PostgresRow]
         switch lookup {
         case .id(let id):
@@ -393,20 +417,94 @@ enum Rows {
     }
 }
 
+/// How one message writes its incident's row.
+enum IncidentRowWrite {
+    /// Opens the incident.
+    case insert(IncidentState, Data)
+    /// Its new state, if the row is still at the version it was read at.
+    case update(IncidentState, Data, expecting: Int64)
+    /// Only the version (and the outbox's owner), if the row is still at the version it was
+    /// read at.
+    case moveVersion(IncidentID, expecting: Int64)
+    /// The row as it is.
+    case unchanged(IncidentID, Int64)
+
+    var incident: IncidentID {
+        switch self {
+        case .insert(let state, _), .update(let state, _, _): state.id
+        case .moveVersion(let id, _), .unchanged(let id, _): id
+        }
+    }
+
+    var writtenVersion: Int64 {
+        switch self {
+        case .insert: 1
+        case .update(_, _, let expected), .moveVersion(_, let expected): expected + 1
+        case .unchanged(_, let version): version
+        }
+    }
+}
+
 /// `Writer.writeRows`'s statement, prepared once per connection: the server plans its
-/// data-modifying CTEs once instead of for every message. $1 the rows as JSON, $2 the incident,
-/// $3 the time the due times are shifted from (database clock) or NULL, $4 the message's time,
-/// $5 the inbox id to record or NULL.
-struct WriteRowsStatement: PostgresPreparedStatement {
-    typealias Row = Int64
+/// data-modifying CTEs once instead of for every message, and a message is one round trip.
+/// Every row but the incident's is written only if the incident's was (`written`): a version
+/// moved by another writer leaves everything as it was. A due time scheduled again is updated
+/// in place, not also deleted: one statement must not modify a row twice.
+///
+/// $1 the rows as JSON, $2 the incident, $3 the time the due times are shifted from (database
+/// clock) or NULL, $4 the message's time, $5 the inbox id to record or NULL, $6 how the incident's
+/// row is written (`insert`, `update`, `version` or NULL for unchanged), $7 the version it is
+/// expected at, $8-$15 its columns, $16-$17 the outbox's owner and since when, $18-$20 the fired
+/// due time (incident, id, time), $21 the due ids cancelled.
+struct WriteMessageStatement: PostgresPreparedStatement {
+    typealias Row = (Int64, Int64)
 
     static let sql = """
         WITH input AS MATERIALIZED (SELECT $1::jsonb AS j),
+        incident_inserted AS (
+            INSERT INTO incident (id, incident_key, type, severity, title, drill, opened_at, resolved_at,
+                state, outbox_owner, outbox_owned_at, version)
+            SELECT $2, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1
+            WHERE $6::text = 'insert'
+            RETURNING 1
+        ),
+        incident_updated AS (
+            UPDATE incident SET type = $9, severity = $10, title = $11, drill = $12, resolved_at = $14,
+                state = $15, outbox_owner = COALESCE($16, outbox_owner),
+                outbox_owned_at = GREATEST(outbox_owned_at, $17), version = version + 1
+            WHERE $6::text = 'update' AND id = $2 AND version = $7
+            RETURNING 1
+        ),
+        version_moved AS (
+            UPDATE incident SET outbox_owner = COALESCE($16, outbox_owner),
+                outbox_owned_at = GREATEST(outbox_owned_at, $17), version = version + 1
+            WHERE $6::text = 'version' AND id = $2 AND version = $7
+            RETURNING 1
+        ),
+        written AS MATERIALIZED (
+            SELECT 1 FROM incident_inserted
+            UNION ALL SELECT 1 FROM incident_updated
+            UNION ALL SELECT 1 FROM version_moved
+            UNION ALL SELECT 1 WHERE $6::text IS NULL
+        ),
+        schedule AS MATERIALIZED (
+            SELECT e.v->>'due_id' AS due_id, (e.v->>'due_at')::bigint AS due_at
+            FROM input, jsonb_array_elements(input.j->'schedule') e(v)
+        ),
+        fired_deleted AS (
+            DELETE FROM due_time
+            WHERE incident_id = $18 AND due_id = $19 AND due_at = $20 AND EXISTS (SELECT 1 FROM written)
+                AND NOT (incident_id = $2 AND due_id IN (SELECT due_id FROM schedule))
+        ),
+        cancelled AS (
+            DELETE FROM due_time
+            WHERE incident_id = $2 AND due_id = ANY($21) AND EXISTS (SELECT 1 FROM written)
+                AND due_id NOT IN (SELECT due_id FROM schedule)
+        ),
         scheduled AS (
             INSERT INTO due_time (incident_id, due_id, due_at)
-            SELECT $2, e.v->>'due_id',
-                (e.v->>'due_at')::bigint + COALESCE(\(databaseNowSQL) - $3::bigint, 0)
-            FROM input, jsonb_array_elements(input.j->'schedule') e(v)
+            SELECT $2, s.due_id, s.due_at + COALESCE(\(databaseNowSQL) - $3::bigint, 0)
+            FROM schedule s WHERE EXISTS (SELECT 1 FROM written)
             ON CONFLICT (incident_id, due_id)
             DO UPDATE SET due_at = excluded.due_at, claim_token = NULL, claimed_until = NULL
         ),
@@ -416,54 +514,90 @@ struct WriteRowsStatement: PostgresPreparedStatement {
             SELECT $2, (e.v->>'at')::bigint, e.v->>'kind', e.v->>'department', e.v->>'contact',
                 e.v->>'channel', e.v->>'reference', (e.v->>'since_first_page_ms')::bigint, e.v->>'summary',
                 e.v->>'detail'
-            FROM input, jsonb_array_elements(input.j->'timeline') WITH ORDINALITY e(v, n) ORDER BY e.n
+            FROM input, jsonb_array_elements(input.j->'timeline') WITH ORDINALITY e(v, n)
+            WHERE EXISTS (SELECT 1 FROM written) ORDER BY e.n
         ),
         outbox_rows AS (
             INSERT INTO outbox (message_id, incident_id, exchange, routing_key, properties, body, created_at)
             SELECT e.v->>'message_id', $2, e.v->>'exchange', e.v->>'routing_key', e.v->>'properties',
                 decode(e.v->>'body', 'base64'), $4
-            FROM input, jsonb_array_elements(input.j->'outbox') WITH ORDINALITY e(v, n) ORDER BY e.n
+            FROM input, jsonb_array_elements(input.j->'outbox') WITH ORDINALITY e(v, n)
+            WHERE EXISTS (SELECT 1 FROM written) ORDER BY e.n
             ON CONFLICT (message_id) DO NOTHING
             RETURNING 1
         ),
         parcel_rows AS (
             INSERT INTO parcel (incident_id, waybill, customer_id, locale)
             SELECT $2, e.v->>'waybill', e.v->>'customer_id', e.v->>'locale'
-            FROM input, jsonb_array_elements(input.j->'parcels') WITH ORDINALITY e(v, n) ORDER BY e.n
+            FROM input, jsonb_array_elements(input.j->'parcels') WITH ORDINALITY e(v, n)
+            WHERE EXISTS (SELECT 1 FROM written) ORDER BY e.n
             ON CONFLICT (incident_id, waybill) DO NOTHING
         ),
         notice_rows AS (
             INSERT INTO parcel_notice (incident_id, waybill, kind, sent_at)
             SELECT $2, e.v->>'waybill', e.v->>'kind', $4
             FROM input, jsonb_array_elements(input.j->'notices') e(v)
+            WHERE EXISTS (SELECT 1 FROM written)
             ON CONFLICT (incident_id, waybill, kind) DO NOTHING
         ),
         inbox_row AS (
             INSERT INTO inbox (message_id, incident_id, processed_at)
-            SELECT $5::text, $2, $4 WHERE $5::text IS NOT NULL
+            SELECT $5::text, $2, $4 WHERE $5::text IS NOT NULL AND EXISTS (SELECT 1 FROM written)
         )
-        SELECT COUNT(*) FROM outbox_rows
+        SELECT (SELECT COUNT(*) FROM written), (SELECT COUNT(*) FROM outbox_rows)
         """
 
-    static var bindingDataTypes: [PostgresDataType] { [.text, .text, .int8, .int8, .text] }
+    static var bindingDataTypes: [PostgresDataType] {
+        [
+            .text, .text, .int8, .int8, .text, .text, .int8, .text, .text, .int8, .text, .bool, .int8, .int8,
+            .bytea, .text, .int8, .text, .text, .int8, .textArray,
+        ]
+    }
 
     var json: String
-    var incident: String
+    var incidentRow: IncidentRowWrite
+    var owner: String?
+    var ownedAt: Int64?
+    var fired: DueClaim?
+    var cancel: [String]
     var shiftFrom: Int64?
     var now: Int64
     var inboxID: String?
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 5)
+        var bindings = PostgresBindings(capacity: 21)
         bindings.append(json)
-        bindings.append(incident)
+        bindings.append(incidentRow.incident.rawValue)
         bindings.append(shiftFrom)
         bindings.append(now)
         bindings.append(inboxID)
+        let (kind, expected, state, encoded): (String?, Int64?, IncidentState?, Data?) =
+            switch incidentRow {
+            case .insert(let state, let encoded): ("insert", nil, state, encoded)
+            case .update(let state, let encoded, let expected): ("update", expected, state, encoded)
+            case .moveVersion(_, let expected): ("version", expected, nil, nil)
+            case .unchanged: (nil, nil, nil, nil)
+            }
+        bindings.append(kind)
+        bindings.append(expected)
+        bindings.append(state?.key)
+        bindings.append(state?.type.rawValue)
+        bindings.append(state.map { Int64($0.severity.rawValue) })
+        bindings.append(state?.title)
+        bindings.append(state?.drill)
+        bindings.append(state?.openedAt.millisecondsSinceEpoch)
+        bindings.append(state?.resolution?.at.millisecondsSinceEpoch)
+        try bindings.append(encoded)
+        bindings.append(owner)
+        bindings.append(ownedAt)
+        bindings.append(fired?.incident.rawValue)
+        bindings.append(fired?.id.description)
+        bindings.append(fired?.at.millisecondsSinceEpoch)
+        bindings.append(cancel)
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Int64 {
-        try row.decode(Int64.self)
+    func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64) {
+        try row.decode((Int64, Int64).self)
     }
 }

@@ -152,6 +152,44 @@ struct IncidentStoreConformanceTests {
         }
     }
 
+    @Test(
+        "A batch of new messages sees what each before it did: a timeout, a resolve, a reopened key, a new incident's ack",
+        arguments: StoreFactory.all)
+    func batchOfNewMessagesAppliesInOrder(factory: StoreFactory) async throws {
+        try await factory.withStore { store in
+            try await openFire1(store)
+            let claim = try await claimOne(store, at: step1Deadline)
+            let later = step1Deadline + .seconds(60)
+            let firstPage = PageID(
+                incident: "inc-3", department: FixturePlan.operations, position: StepPosition(round: 1, step: 1),
+                contact: FixturePlan.lee)
+            let results = try await store.apply(batch: [
+                worker.due(claim, at: step1Deadline),
+                worker.resolve(messageID: "incident:e2", key: "fire-1", at: later),
+                worker.trigger(messageID: "incident:e3", key: "fire-1", incident: "inc-2", at: later + .seconds(1)),
+                worker.trigger(
+                    messageID: "incident:e4", key: "fire-1", incident: "inc-x", severity: .critical,
+                    at: later + .seconds(2)),
+                worker.trigger(messageID: "incident:e5", key: "fire-2", incident: "inc-3", at: later + .seconds(3)),
+                worker.reply(messageID: "reply:r1", page: firstPage, contact: FixturePlan.lee, at: later + .seconds(4)),
+            ])
+            let applied = results.map { try? $0.get().applied }
+            #expect(applied.map { $0?.incident } == ["inc-1", "inc-1", "inc-2", "inc-2", "inc-3", "inc-3"])
+            #expect(applied.map { $0?.opened } == [false, false, true, false, true, false])
+            #expect(applied.map { $0?.version } == [2, 3, 1, 2, 1, 2])
+
+            // inc-1 timed out once and resolved: its fired due time and the next step's are gone.
+            let kinds = try await store.timeline(of: "inc-1").map(\.item.kind)
+            #expect(kinds.filter { $0 == .stepTimedOut }.count == 1)
+            #expect(kinds.contains(.resolved))
+            #expect(try await store.dueTimes(of: "inc-1").isEmpty)
+            #expect(try await store.openIncidents().map(\.id) == ["inc-2", "inc-3"])
+            #expect(try await store.incident(.id("inc-2"))?.state.severity == .critical)
+            #expect(try await store.incident(.id("inc-x")) == nil)
+            #expect(try await store.timeline(of: "inc-3").contains { $0.item.kind == .acknowledged })
+        }
+    }
+
     // MARK: Compare-and-set
 
     @Test("Concurrent writers on one incident lose no update", arguments: StoreFactory.all)
