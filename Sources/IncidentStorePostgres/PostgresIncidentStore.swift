@@ -135,7 +135,7 @@ public final class PostgresIncidentStore: IncidentStore, Service {
                 if try await writer.inboxContainsAny(batch.map(\.messageID)) {
                     throw RolledBackMessage(result: .success(.alreadyProcessed))
                 }
-                preloaded = try await writer.preload(batch.map(\.lookup))
+                preloaded = PreloadedIncidents(try await writer.findIncidents(batch.map(\.lookup)))
             }
             var results: [Result<ApplyOutcome, any Error>] = []
             results.reserveCapacity(batch.count)

@@ -8,16 +8,16 @@ typealias FoundIncident = (incident: StoredIncident?, outboxOwner: String?)
 /// applied instead of one per message. Writing an incident makes what was read of it stale: it is
 /// forgotten, and a later message of the batch that looks it up reads it again.
 struct PreloadedIncidents {
-    private var found: [IncidentLookup: FoundIncident] = [:]
+    private var found: [IncidentLookup: Result<FoundIncident, any Error>] = [:]
 
     /// Nothing read ahead: every message reads its incident itself.
     init() {}
 
-    init(_ found: [IncidentLookup: FoundIncident]) {
+    init(_ found: [IncidentLookup: Result<FoundIncident, any Error>]) {
         self.found = found
     }
 
-    func lookUp(_ lookup: IncidentLookup) -> FoundIncident? {
+    func lookUp(_ lookup: IncidentLookup) -> Result<FoundIncident, any Error>? {
         found[lookup]
     }
 

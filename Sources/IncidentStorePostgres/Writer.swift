@@ -134,14 +134,16 @@ struct Writer {
     private func write(_ request: ApplyRequest, preloaded: inout PreloadedIncidents) async throws -> ApplyOutcome {
         let current: StoredIncident?
         let currentOwner: String?
-        if let found = preloaded.lookUp(request.lookup) {
-            (current, currentOwner) = found
+        let found: Result<FoundIncident, any Error>?
+        if let preloadedFound = preloaded.lookUp(request.lookup) {
+            found = preloadedFound
         } else {
-            do {
-                (current, currentOwner) = try await loadIncidentAndOwner(request.lookup)
-            } catch let error as IncidentStoreError {
-                throw MessageFailure(underlying: error)
-            }
+            found = try await findIncidents([request.lookup])[request.lookup]
+        }
+        do {
+            (current, currentOwner) = try found?.get() ?? (nil, nil)
+        } catch {
+            throw MessageFailure(underlying: error)
         }
         let changes: IncidentChanges
         let encodedState: Data?
@@ -192,51 +194,41 @@ struct Writer {
             incidentRow = nil
         }
 
-        guard let incidentRow else {
-            if !changes.isEmpty, !changes.onlyTimeline {
-                throw MessageFailure(
-                    underlying: IncidentStoreError.rowsWithoutIncident(message: request.messageID, lookup: request.lookup))
-            }
-            if let claim = request.completing { try await deleteFired(claim) }
-            if let hook = request.beforeCommit {
-                do { try hook() } catch { throw MessageFailure(underlying: error) }
-            }
-            try await run(
-                """
-                INSERT INTO inbox (message_id, incident_id, processed_at)
-                VALUES (\(request.messageID), NULL, \(request.at.millisecondsSinceEpoch))
-                """)
-            return .applied(
-                ApplyOutcome.Applied(incident: nil, version: nil, opened: false, outboxWritten: 0, outboxDuplicates: 0))
-        }
-
-        preloaded.forget(incidentRow.incident, keys: current?.key, changes.state?.key)
-
         // The incident's row, its other rows and the inbox id in one statement; the inbox apart
         // when a hook runs between them. A unique violation on the inbox (another writer recorded
         // the same message in between) is a conflict: applied again, it is `.alreadyProcessed`.
         let hook = request.beforeCommit
-        guard
-            let outboxWritten = try await writeRows(
-                changes, incidentRow: incidentRow, ownership: ownership, request: request, recordingInbox: hook == nil)
-        else {
-            return .conflict
+        var outboxWritten = 0
+        if let incidentRow {
+            preloaded.forget(incidentRow.incident, keys: current?.key, changes.state?.key)
+            guard
+                let written = try await writeRows(
+                    changes, incidentRow: incidentRow, ownership: ownership, request: request,
+                    recordingInbox: hook == nil)
+            else {
+                return .conflict
+            }
+            outboxWritten = written
+        } else if !changes.isEmpty, !changes.onlyTimeline {
+            throw MessageFailure(
+                underlying: IncidentStoreError.rowsWithoutIncident(message: request.messageID, lookup: request.lookup))
+        } else if let claim = request.completing {
+            try await deleteFired(claim)
         }
         if let hook {
             do { try hook() } catch { throw MessageFailure(underlying: error) }
+        }
+        if hook != nil || incidentRow == nil {
             try await run(
                 """
                 INSERT INTO inbox (message_id, incident_id, processed_at)
-                VALUES (\(request.messageID), \(incidentRow.incident.rawValue), \(request.at.millisecondsSinceEpoch))
+                VALUES (\(request.messageID), \(incidentRow?.incident.rawValue), \(request.at.millisecondsSinceEpoch))
                 """)
         }
-        let version = incidentRow.writtenVersion
-        let opened = if case .insert = incidentRow { true } else { false }
-        let incident = incidentRow.incident
         return .applied(
             ApplyOutcome.Applied(
-                incident: incident, version: version, opened: opened, outboxWritten: outboxWritten,
-                outboxDuplicates: changes.outbox.count - outboxWritten))
+                incident: incidentRow?.incident, version: incidentRow?.writtenVersion, opened: incidentRow?.opens ?? false,
+                outboxWritten: outboxWritten, outboxDuplicates: changes.outbox.count - outboxWritten))
     }
 
     /// Writes the incident's row and the due times (the fired one and the cancelled ones
@@ -296,12 +288,15 @@ struct Writer {
     }
 
     func loadIncident(_ lookup: IncidentLookup) async throws -> StoredIncident? {
-        try await loadIncidentAndOwner(lookup).incident
+        try await findIncidents([lookup])[lookup]?.get().incident
     }
 
-    /// What each of the lookups finds, in one round trip: by key, the open incident with it, else
-    /// the most recently opened resolved one, as `loadIncidentAndOwner` finds it.
-    func preload(_ lookups: some Sequence<IncidentLookup>) async throws -> PreloadedIncidents {
+    /// What each of the lookups finds, in one round trip: by id, that incident; by key, the open
+    /// incident with it, else the most recently opened resolved one. Nothing found is `(nil, nil)`;
+    /// a row that cannot be decoded is a failure of the lookups that found it, not of the others.
+    func findIncidents(_ lookups: some Sequence<IncidentLookup>) async throws
+        -> [IncidentLookup: Result<FoundIncident, any Error>]
+    {
         var ids: Set<String> = []
         var keys: Set<String> = []
         for lookup in lookups {
@@ -311,11 +306,10 @@ struct Writer {
             case .none: break
             }
         }
-        var found: [IncidentLookup: FoundIncident] = [:]
-        // Not found is found too: nothing.
-        for id in ids { found[.id(IncidentID(id))] = (nil, nil) }
-        for key in keys { found[.key(key)] = (nil, nil) }
-        guard !ids.isEmpty || !keys.isEmpty else { return PreloadedIncidents(found) }
+        var found: [IncidentLookup: Result<FoundIncident, any Error>] = [:]
+        for id in ids { found[.id(IncidentID(id))] = .success((nil, nil)) }
+        for key in keys { found[.key(key)] = .success((nil, nil)) }
+        guard !found.isEmpty else { return found }
         let rows = try await run(
             """
             SELECT NULL::text, id, state, version, outbox_owner FROM incident WHERE id = ANY(\(Array(ids)))
@@ -328,31 +322,11 @@ struct Writer {
             """)
         for row in rows {
             let (key, id, data, version, owner) = try row.decode((String?, String, Data, Int64, String?).self)
-            let lookup = key.map(IncidentLookup.key) ?? .id(IncidentID(id))
-            // A row that cannot be read fails its message alone, when the message reads it itself.
-            found[lookup] = (try? StoredIncident(id: id, storedJSON: data, version: version)).map { ($0, owner) }
+            found[key.map(IncidentLookup.key) ?? .id(IncidentID(id))] = Result {
+                (try StoredIncident(id: id, storedJSON: data, version: version), owner)
+            }
         }
-        return PreloadedIncidents(found)
-    }
-
-    /// The incident and which store owns its unpublished messages.
-    private func loadIncidentAndOwner(_ lookup: IncidentLookup) async throws -> FoundIncident {
-        let rows: [PostgresRow]
-        switch lookup {
-        case .id(let id):
-            rows = try await run("SELECT id, state, version, outbox_owner FROM incident WHERE id = \(id.rawValue)")
-        case .key(let key):
-            rows = try await run(
-                """
-                SELECT id, state, version, outbox_owner FROM incident WHERE incident_key = \(key)
-                ORDER BY (resolved_at IS NULL) DESC, opened_at DESC, seq DESC LIMIT 1
-                """)
-        case .none:
-            rows = []
-        }
-        guard let row = rows.first else { return (nil, nil) }
-        let (id, data, version, owner) = try row.decode((String, Data, Int64, String?).self)
-        return (try StoredIncident(id: id, storedJSON: data, version: version), owner)
+        return found
     }
 
     func loadParcels(_ incident: IncidentID) async throws -> [AffectedParcel] {
@@ -434,6 +408,10 @@ enum IncidentRowWrite {
         case .insert(let state, _), .update(let state, _, _): state.id
         case .moveVersion(let id, _), .unchanged(let id, _): id
         }
+    }
+
+    var opens: Bool {
+        if case .insert = self { true } else { false }
     }
 
     var writtenVersion: Int64 {

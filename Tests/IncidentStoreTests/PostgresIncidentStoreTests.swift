@@ -33,6 +33,26 @@ struct PostgresIncidentStoreTests {
         await TestPostgres.dropStore(store)
     }
 
+    @Test("An incident whose stored state cannot be read fails its own message in a batch, with the fix named, and no other")
+    func unreadableIncidentFailsItsMessageAlone() async throws {
+        try await TestPostgres.withStore(clock: .caller) { store in
+            let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+            _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+            try await store.query("corrupting a row", "UPDATE incident SET state = '\\x7b'::bytea WHERE id = 'inc-1'")
+            let results = try await store.apply(batch: [
+                worker.resolve(messageID: "incident:e2", key: "fire-1", at: t0 + .seconds(60)),
+                worker.trigger(messageID: "incident:e3", key: "fire-2", incident: "inc-2", at: t0 + .seconds(61)),
+            ])
+            #expect(throws: IncidentStoreError.self) { try results[0].get() }
+            if case .failure(let error as IncidentStoreError) = results[0] {
+                #expect(error.code == .corruptRow)
+                #expect(error.message.contains("inc-1") && error.message.contains("migrate the store"))
+            }
+            #expect(try results[1].get().applied?.opened == true)
+            #expect(try await store.incident(.id("inc-2"))?.key == "fire-2")
+        }
+    }
+
     @Test("On the database's clock, workers with skewed clocks agree on what is due and whose lease holds")
     func databaseClockMakesSkewHarmless() async throws {
         try await TestPostgres.withStore(clock: .database) { store in
