@@ -161,7 +161,8 @@ let package = Package(
             path: "Tests/IncidentStoreFixtures",
             swiftSettings: strictSettings
         ),
-        // `escalator worker` as a process of its own, for the end-to-end tests and the worker benchmark.
+        // `escalator worker` as a process of its own, for the end-to-end tests and the worker
+        // benchmark, and the short commands tests run (rabbitmqctl, sqlite3, pg_ctl).
         .target(
             name: "EscalatorProcessFixtures",
             path: "Tests/EscalatorProcessFixtures",
@@ -182,6 +183,7 @@ let package = Package(
                 "IncidentStorePostgres",
                 "IncidentStoreSelection",
                 "IncidentStoreFixtures",
+                "EscalatorProcessFixtures",
                 "CallTree",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -250,6 +252,7 @@ let package = Package(
             dependencies: [
                 "AMQP",
                 "CRabbitMQ",
+                "EscalatorProcessFixtures",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),

@@ -21,7 +21,7 @@ extension BrokerTests {
 
             // The original was acknowledged: nothing is left in, or redelivered from, the incidents queue.
             await rig.consumer.close()
-            let listed = try TestBroker.rabbitmqctl("list_queues", "name", "messages")
+            let listed = try await TestBroker.rabbitmqctl("list_queues", "name", "messages")
             #expect(listed.contains("\(rig.names.incidentsQueue)\t0"))
             await rig.close()
         }

@@ -13,16 +13,16 @@ extension BrokerTests {
         @Test("after the broker closes every connection, consuming resumes and every confirmed message arrives")
         func survivesClosedConnections() async throws {
             try await streamSurvives("close-all") {
-                try TestBroker.rabbitmqctl("close_all_connections", "escalator recovery test")
+                try await TestBroker.rabbitmqctl("close_all_connections", "escalator recovery test")
             }
         }
 
         @Test("after the broker application restarts, consuming resumes and every confirmed message arrives")
         func survivesBrokerRestart() async throws {
             try await streamSurvives("restart") {
-                try TestBroker.rabbitmqctl("stop_app")
+                try await TestBroker.rabbitmqctl("stop_app")
                 try await Task.sleep(for: .seconds(1))
-                try TestBroker.rabbitmqctl("start_app")
+                try await TestBroker.rabbitmqctl("start_app")
             }
         }
 
@@ -36,7 +36,7 @@ extension BrokerTests {
             let publisher = AMQPPublisher(configuration: configuration, topology: topology, logger: Logger(label: "silent") { _ in logs })
             #expect(try await publisher.publish(message(exchange, "warm-up", "{}", id: "warm-up")) == .confirmed)
 
-            let brokerProcess = try TestBroker.brokerProcessID()
+            let brokerProcess = try await TestBroker.brokerProcessID()
             // A stopped process keeps its sockets open: only the missing heartbeats tell.
             kill(brokerProcess, SIGSTOP)
             defer { kill(brokerProcess, SIGCONT) }
@@ -66,25 +66,30 @@ extension BrokerTests {
 
         /// Raises the broker's memory alarm (every publishing connection is then blocked: the
         /// broker stops reading them, and keeps sending heartbeats), runs `body`, clears it.
-        func withMemoryAlarm(_ body: (_ clear: () throws -> Void) async throws -> Void) async throws {
+        func withMemoryAlarm(_ body: (_ clear: () async throws -> Void) async throws -> Void) async throws {
             // A fraction, or {absolute,Bytes} when the node was configured so.
-            let watermark = try TestBroker.rabbitmqctl("eval", "vm_memory_monitor:get_vm_memory_high_watermark().")
+            let watermark = try await TestBroker.rabbitmqctl("eval", "vm_memory_monitor:get_vm_memory_high_watermark().")
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             let restore =
                 watermark.hasPrefix("{absolute,")
                 ? ["absolute", String(watermark.dropFirst("{absolute,".count).dropLast())] : [watermark]
             var cleared = false
-            func clear() throws {
+            func clear() async throws {
                 guard !cleared else { return }
-                _ = try TestBroker.rabbitmqctl(arguments: ["set_vm_memory_high_watermark"] + restore)
+                _ = try await TestBroker.rabbitmqctl(arguments: ["set_vm_memory_high_watermark"] + restore)
                 cleared = true
             }
-            try TestBroker.rabbitmqctl("set_vm_memory_high_watermark", "0.000001")
-            defer { try? clear() }
-            try await eventually(20, "the broker raised its memory alarm") {
-                (try? TestBroker.rabbitmqctl("eval", "rabbit_alarm:get_alarms().").contains("memory")) == true
+            try await TestBroker.rabbitmqctl("set_vm_memory_high_watermark", "0.000001")
+            do {
+                try await eventually(20, "the broker raised its memory alarm") {
+                    (try? await TestBroker.rabbitmqctl("eval", "rabbit_alarm:get_alarms().").contains("memory")) == true
+                }
+                try await body(clear)
+            } catch {
+                try? await clear()
+                throw error
             }
-            try await body(clear)
+            try await clear()
         }
 
         /// Waits until the broker reports the connection named `name` blocked: it stopped reading
@@ -92,7 +97,7 @@ extension BrokerTests {
         func blocked(_ name: String) async throws {
             try await eventually(20, "the broker blocked '\(name)'") {
                 // The client's connection name is among its client properties.
-                let listed = (try? TestBroker.rabbitmqctl("list_connections", "client_properties", "state")) ?? ""
+                let listed = (try? await TestBroker.rabbitmqctl("list_connections", "client_properties", "state")) ?? ""
                 return listed.split(separator: "\n").contains { $0.contains("{\"connection_name\",\"\(name)\"}") && $0.hasSuffix("\tblocked") }
             }
         }
@@ -120,7 +125,7 @@ extension BrokerTests {
                 // Longer than the two heartbeat intervals after which a silent broker is given up.
                 try await Task.sleep(for: .seconds(3))
                 #expect(publisher.sessionsStarted == 1, "the publisher gave up on a connection the broker only blocked")
-                try clear()
+                try await clear()
                 let outcomes = try await withTimeout(60, "the messages to be confirmed after the alarm") {
                     try await publishing.value
                 }
@@ -182,7 +187,7 @@ extension BrokerTests {
             #expect(try await nextDelivery(of: rig.consumer, "the second message").properties.messageID == "second")
 
             // basic.cancel: the consumer declares its topology again and consumes the new queue.
-            try TestBroker.rabbitmqctl("delete_queue", rig.names.incidentsQueue)
+            try await TestBroker.rabbitmqctl("delete_queue", rig.names.incidentsQueue)
             try await consumerRecovered()
             #expect(try await rig.publisher.publish(rig.incident("incident.c", "{}", id: "third")) == .confirmed)
             let third = try await nextDelivery(of: rig.consumer, "the third message")

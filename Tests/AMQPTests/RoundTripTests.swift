@@ -122,7 +122,7 @@ extension BrokerTests {
             // quorum queue has not applied yet when the channel closes (rabbitmq-server#10327).
             let queue = rig.names.incidentsQueue
             try await eventually(10, "the broker counted the one delivery left unacknowledged") {
-                (try? TestBroker.rabbitmqctl("list_queues", "name", "messages_unacknowledged"))?
+                (try? await TestBroker.rabbitmqctl("list_queues", "name", "messages_unacknowledged"))?
                     .split(separator: "\n").contains("\(queue)\t1") == true
             }
             await rig.consumer.close()
@@ -147,7 +147,7 @@ extension BrokerTests {
             let name = TestBroker.uniquePrefix("named")
             let publisher = AMQPPublisher(configuration: try TestBroker.configuration(name), logger: TestBroker.logger)
             _ = try await publisher.publish(message("amq.topic", "nobody", "{}"))
-            let connections = try TestBroker.rabbitmqctl("list_connections", "client_properties")
+            let connections = try await TestBroker.rabbitmqctl("list_connections", "client_properties")
             let ours = try #require(connections.split(separator: "\n").first { $0.contains("test: \(name)") })
             #expect(ours.contains("consumer_cancel_notify"))
             #expect(ours.contains("connection.blocked"))

@@ -1,4 +1,5 @@
 import AMQP
+import EscalatorProcessFixtures
 import Foundation
 import Logging
 import Testing
@@ -35,33 +36,20 @@ enum TestBroker {
 
     /// Runs rabbitmqctl against the private node and returns its output.
     @discardableResult
-    static func rabbitmqctl(_ arguments: String...) throws -> String {
-        try rabbitmqctl(arguments: arguments)
+    static func rabbitmqctl(_ arguments: String...) async throws -> String {
+        try await rabbitmqctl(arguments: arguments)
     }
 
     @discardableResult
-    static func rabbitmqctl(arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/rabbitmqctl")
-        process.arguments = ["-q", "-n", node!] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw TestFailure("rabbitmqctl \(arguments.joined(separator: " ")) failed: \(text)")
-        }
-        return text
+    static func rabbitmqctl(arguments: [String]) async throws -> String {
+        try await ChildProcess.output("/usr/sbin/rabbitmqctl", ["-q", "-n", node!] + arguments, timeout: .seconds(60))
     }
 }
 
 extension TestBroker {
     /// The operating-system process of the private node.
-    static func brokerProcessID() throws -> pid_t {
-        let output = try rabbitmqctl("eval", "list_to_integer(os:getpid()).")
+    static func brokerProcessID() async throws -> pid_t {
+        let output = try await rabbitmqctl("eval", "list_to_integer(os:getpid()).")
         guard let pid = pid_t(output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw TestFailure("cannot read the broker's process id from: \(output)")
         }
@@ -108,9 +96,9 @@ func receiveMessageIDs(
 }
 
 /// Waits until `condition` holds, polling.
-func eventually(_ seconds: Double, _ what: String, _ condition: @Sendable () -> Bool) async throws {
+func eventually(_ seconds: Double, _ what: String, _ condition: @Sendable () async -> Bool) async throws {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while !condition() {
+    while !(await condition()) {
         if ContinuousClock.now > deadline { throw TestFailure("timed out after \(seconds) s waiting until \(what)") }
         try await Task.sleep(for: .milliseconds(20))
     }

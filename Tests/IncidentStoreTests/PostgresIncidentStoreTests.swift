@@ -1,4 +1,5 @@
 import CallTree
+import EscalatorProcessFixtures
 import Foundation
 import IncidentStore
 import IncidentStoreFixtures
@@ -228,6 +229,7 @@ struct PostgresIncidentStoreTests {
 /// one lives beside it.
 @Suite(
     "PostgreSQL store outage",
+    .timeLimit(.minutes(5)),
     .enabled(if: TestPostgres.url != nil && TestPostgres.directory != nil, TestPostgres.skipReason))
 struct PostgresOutageTests {
     let worker = FixtureWorker()
@@ -241,41 +243,41 @@ struct PostgresOutageTests {
         let cluster = try PrivateCluster(
             directory: try #require(TestPostgres.directory) + (tls == .disable ? "-outage" : "-outage-tls"),
             port: try TestPostgres.freePort())
-        try cluster.start()
-        defer { cluster.stop() }
-        var configuration = try TestPostgres.configuration()
-        configuration.port = cluster.port
-        configuration.tls = tls
-        configuration.connectionWait = .seconds(2)
-        try await TestPostgres.withStore(configuration: configuration) { store in
-            let first = try await store.apply(
-                worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
-            #expect(first.applied?.opened == true)
+        try await cluster.whileRunning {
+            var configuration = try TestPostgres.configuration()
+            configuration.port = cluster.port
+            configuration.tls = tls
+            configuration.connectionWait = .seconds(2)
+            try await TestPostgres.withStore(configuration: configuration) { store in
+                let first = try await store.apply(
+                    worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+                #expect(first.applied?.opened == true)
 
-            cluster.stop()
-            let page = PageID(
-                incident: "inc-1", department: FixturePlan.operations, position: StepPosition(round: 1, step: 1),
-                contact: FixturePlan.lee)
-            let update = worker.reply(messageID: "reply:r1", page: page, contact: FixturePlan.lee, at: t0 + .seconds(1))
-            let error = await #expect(throws: IncidentStoreError.self) { _ = try await store.apply(update) }
-            #expect(error?.code == .unavailable)
-            #expect(error?.message.contains("cannot reach PostgreSQL at 127.0.0.1:\(cluster.port)") == true)
-            #expect(error?.message.contains("connection refused") == true, "\(error?.message ?? "")")
+                await cluster.stop()
+                let page = PageID(
+                    incident: "inc-1", department: FixturePlan.operations, position: StepPosition(round: 1, step: 1),
+                    contact: FixturePlan.lee)
+                let update = worker.reply(messageID: "reply:r1", page: page, contact: FixturePlan.lee, at: t0 + .seconds(1))
+                let error = await #expect(throws: IncidentStoreError.self) { _ = try await store.apply(update) }
+                #expect(error?.code == .unavailable)
+                #expect(error?.message.contains("cannot reach PostgreSQL at 127.0.0.1:\(cluster.port)") == true)
+                #expect(error?.message.contains("connection refused") == true, "\(error?.message ?? "")")
 
-            try cluster.start()
-            // The worker's way: wait and retry while the store says the server is away.
-            var outcome: ApplyOutcome?
-            let deadline = ContinuousClock.now + .seconds(60)
-            while outcome == nil, ContinuousClock.now < deadline {
-                do {
-                    outcome = try await store.apply(update)
-                } catch let error as IncidentStoreError where error.isTransient {
-                    try await Task.sleep(for: .milliseconds(200))
+                try await cluster.start()
+                // The worker's way: wait and retry while the store says the server is away.
+                var outcome: ApplyOutcome?
+                let deadline = ContinuousClock.now + .seconds(60)
+                while outcome == nil, ContinuousClock.now < deadline {
+                    do {
+                        outcome = try await store.apply(update)
+                    } catch let error as IncidentStoreError where error.isTransient {
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
                 }
+                #expect(outcome?.applied?.version == 2)
+                #expect(try await store.apply(update) == .alreadyProcessed)
+                #expect(try await store.incident(.id("inc-1"))?.version == 2)
             }
-            #expect(outcome?.applied?.version == 2)
-            #expect(try await store.apply(update) == .alreadyProcessed)
-            #expect(try await store.incident(.id("inc-1"))?.version == 2)
         }
     }
 }
@@ -327,22 +329,29 @@ struct PrivateCluster: Sendable {
         self.port = port
     }
 
-    func start() throws { try shell((tls ? "" : "ESCALATOR_POSTGRES_SSL=off ") + "postgres_start \"$1\" \"$2\"") }
+    func start() async throws {
+        try await shell((tls ? "" : "ESCALATOR_POSTGRES_SSL=off ") + "postgres_start \"$1\" \"$2\"")
+    }
 
-    func stop() { try? shell("postgres_stop \"$1\"") }
+    func stop() async { try? await shell("postgres_stop \"$1\"") }
 
-    /// Runs `command` with scripts/lib/postgres.sh loaded, from the repository's root, and waits
-    /// for it (posix_spawn and waitpid: Foundation's Process can miss a child's exit).
-    private func shell(_ command: String) throws {
+    /// Starts the cluster for `body` and stops it afterwards, also when `body` throws.
+    func whileRunning(_ body: () async throws -> Void) async throws {
+        try await start()
+        do {
+            try await body()
+        } catch {
+            await stop()
+            throw error
+        }
+        await stop()
+    }
+
+    /// Runs `command` with scripts/lib/postgres.sh loaded, from the repository's root. pg_ctl
+    /// waits at most 60 s for the server to start or stop; the rest is quick.
+    private func shell(_ command: String) async throws {
         let script = "cd \"$3\" && set -e && source scripts/lib/postgres.sh && \(command)"
-        let arguments = ["/bin/bash", "-c", script, "cluster", directory, "\(port)", Self.root]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/bin/bash", nil, nil, &argv, environ)
-        try #require(spawned == 0, "cannot run bash: \(String(cString: strerror(spawned)))")
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1, errno == EINTR {}
-        try #require(status == 0, "\(command) failed for \(directory) (wait status \(status))")
+        try await ChildProcess.output(
+            "/bin/bash", ["-c", script, "cluster", directory, "\(port)", Self.root], timeout: .seconds(150))
     }
 }

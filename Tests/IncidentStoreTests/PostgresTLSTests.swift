@@ -90,20 +90,20 @@ struct PostgresTLSTests {
         var cluster = try PrivateCluster(
             directory: try #require(TestPostgres.directory) + "-no-tls", port: try TestPostgres.freePort())
         cluster.tls = false
-        try cluster.start()
-        defer { cluster.stop() }
-        var configuration = try configuration(.require)
-        configuration.port = cluster.port
-        let error = await #expect(throws: IncidentStoreError.self) {
-            _ = try await PostgresIncidentStore.connect(configuration: configuration, logger: logger)
-        }
-        #expect(error?.code == .cannotOpen)
-        #expect(error?.message.contains("does not offer TLS, and sslmode=require requires it") == true, "\(error?.message ?? "")")
+        try await cluster.whileRunning {
+            var configuration = try configuration(.require)
+            configuration.port = cluster.port
+            let error = await #expect(throws: IncidentStoreError.self) {
+                _ = try await PostgresIncidentStore.connect(configuration: configuration, logger: logger)
+            }
+            #expect(error?.code == .cannotOpen)
+            #expect(error?.message.contains("does not offer TLS, and sslmode=require requires it") == true, "\(error?.message ?? "")")
 
-        configuration.tls = .prefer
-        try await TestPostgres.withStore(configuration: configuration) { store in
-            let encrypted = try await connectionsAreEncrypted(store)
-            #expect(!encrypted)
+            configuration.tls = .prefer
+            try await TestPostgres.withStore(configuration: configuration) { store in
+                let encrypted = try await connectionsAreEncrypted(store)
+                #expect(!encrypted)
+            }
         }
     }
 

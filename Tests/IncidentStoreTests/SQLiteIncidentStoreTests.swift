@@ -1,4 +1,5 @@
 import CallTree
+import EscalatorProcessFixtures
 import Foundation
 import IncidentStore
 import IncidentStoreFixtures
@@ -26,7 +27,7 @@ struct SQLiteIncidentStoreTests {
         let path = folder.path + "/data/nested/escalator.sqlite"
         _ = try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
         #expect(FileManager.default.fileExists(atPath: path))
-        let mode = try sqlite3(path, "PRAGMA journal_mode;")
+        let mode = try await sqlite3(path, "PRAGMA journal_mode;")
         #expect(mode == "wal")
         #expect(SQLiteIncidentStoreConfiguration().busyTimeout >= .seconds(1))
         #expect(SQLiteIncidentStoreConfiguration().durability == .full)
@@ -53,7 +54,7 @@ struct SQLiteIncidentStoreTests {
         for _ in 0..<250 where counted != "200" {
             try? FileManager.default.removeItem(atPath: copy)
             try FileManager.default.copyItem(atPath: path, toPath: copy)
-            counted = (try? sqlite3(copy, "SELECT count(*) FROM incident;")) ?? ""
+            counted = (try? await sqlite3(copy, "SELECT count(*) FROM incident;")) ?? ""
             if counted != "200" { try await Task.sleep(for: .milliseconds(20)) }
         }
         #expect(counted == "200", "the database file without its log holds \(counted) of 200 incidents")
@@ -173,8 +174,8 @@ struct SQLiteIncidentStoreTests {
         defer { folder.remove() }
         let path = folder.path + "/v4.sqlite"
         let dump = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/store-schema-v4.sql")
-        _ = try sqlite3(path, ".read \(dump.path)")
-        #expect(try sqlite3(path, "SELECT count(*) FROM grdb_migrations;") == "4")
+        _ = try await sqlite3(path, ".read \(dump.path)")
+        #expect(try await sqlite3(path, "SELECT count(*) FROM grdb_migrations;") == "4")
         let store = try SQLiteIncidentStore(configuration: SQLiteIncidentStoreConfiguration(path: path), logger: logger)
 
         for key in ["key-0", "key-1", "key-2"] {
@@ -299,18 +300,8 @@ struct SQLiteIncidentStoreTests {
     }
 
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, text: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return (status, text)
+        let exit = try await ChildProcess.run(executable, arguments)
+        return (exit.status, exit.output)
     }
 
     /// `applied=3 duplicates=4` → ["applied": 3, "duplicates": 4].
@@ -325,14 +316,7 @@ struct SQLiteIncidentStoreTests {
 }
 
 /// Runs the sqlite3 shell on a file and returns what it printed, trimmed.
-func sqlite3(_ path: String, _ sql: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-    process.arguments = [path, sql]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+func sqlite3(_ path: String, _ sql: String) async throws -> String {
+    try await ChildProcess.output("/usr/bin/sqlite3", [path, sql], timeout: .seconds(60))
+        .trimmingCharacters(in: .whitespacesAndNewlines)
 }

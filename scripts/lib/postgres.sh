@@ -28,6 +28,8 @@ postgres_as_owner() {
 postgres_start() {
     local dir=$1 port=$2 bin
     bin=$(postgres_bin) || return 1
+    # psql and createdb give up on a server that accepts but never answers instead of waiting forever.
+    local -x PGCONNECT_TIMEOUT=10
     mkdir -p "$dir/socket"
     # The certificates last two days, the cluster longer: made anew when a day old. A cluster
     # without TLS needs none.
