@@ -132,10 +132,10 @@ public final class PostgresIncidentStore: IncidentStore, Service {
             let writer = Writer(connection: connection, logger: self.logger, clock: clock, outbox: outbox)
             var preloaded = PreloadedIncidents()
             if !carefully {
-                if try await writer.inboxContainsAny(batch.map(\.messageID)) {
-                    throw RolledBackMessage(result: .success(.alreadyProcessed))
-                }
-                preloaded = PreloadedIncidents(try await writer.findIncidents(batch.map(\.lookup)))
+                let lookedUp = try await writer.lookUpBatch(
+                    messageIDs: batch.map(\.messageID), lookups: batch.map(\.lookup))
+                if lookedUp.inboxHoldsAny { throw RolledBackMessage(result: .success(.alreadyProcessed)) }
+                preloaded = PreloadedIncidents(lookedUp.found)
             }
             var results: [Result<ApplyOutcome, any Error>] = []
             results.reserveCapacity(batch.count)

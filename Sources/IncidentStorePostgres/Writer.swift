@@ -283,10 +283,6 @@ struct Writer {
     }
 
     /// Whether any of the messages was processed already, in one round trip.
-    func inboxContainsAny(_ messageIDs: [String]) async throws -> Bool {
-        try await !run("SELECT 1 FROM inbox WHERE message_id = ANY(\(messageIDs)) LIMIT 1").isEmpty
-    }
-
     func loadIncident(_ lookup: IncidentLookup) async throws -> StoredIncident? {
         try await findIncidents([lookup])[lookup]?.get().incident
     }
@@ -296,6 +292,14 @@ struct Writer {
     /// a row that cannot be decoded is a failure of the lookups that found it, not of the others.
     func findIncidents(_ lookups: some Sequence<IncidentLookup>) async throws
         -> [IncidentLookup: Result<FoundIncident, any Error>]
+    {
+        try await lookUpBatch(messageIDs: [], lookups: lookups).found
+    }
+
+    /// What a batch needs to know before its first write, in one round trip: whether the inbox
+    /// holds any of its messages already, and what its lookups find (as `findIncidents`).
+    func lookUpBatch(messageIDs: [String], lookups: some Sequence<IncidentLookup>) async throws
+        -> (inboxHoldsAny: Bool, found: [IncidentLookup: Result<FoundIncident, any Error>])
     {
         var ids: Set<String> = []
         var keys: Set<String> = []
@@ -309,24 +313,33 @@ struct Writer {
         var found: [IncidentLookup: Result<FoundIncident, any Error>] = [:]
         for id in ids { found[.id(IncidentID(id))] = .success((nil, nil)) }
         for key in keys { found[.key(key)] = .success((nil, nil)) }
-        guard !found.isEmpty else { return found }
+        guard !found.isEmpty || !messageIDs.isEmpty else { return (false, found) }
         let rows = try await run(
             """
-            SELECT NULL::text, id, state, version, outbox_owner FROM incident WHERE id = ANY(\(Array(ids)))
+            SELECT 'inbox', NULL::text, NULL::text, NULL::bytea, NULL::bigint, NULL::text
+            WHERE EXISTS (SELECT 1 FROM inbox WHERE message_id = ANY(\(messageIDs)))
             UNION ALL
-            SELECT * FROM (
+            SELECT 'incident', NULL::text, id, state, version, outbox_owner FROM incident WHERE id = ANY(\(Array(ids)))
+            UNION ALL
+            SELECT 'incident', * FROM (
                 SELECT DISTINCT ON (incident_key) incident_key, id, state, version, outbox_owner
                 FROM incident WHERE incident_key = ANY(\(Array(keys)))
                 ORDER BY incident_key, (resolved_at IS NULL) DESC, opened_at DESC, seq DESC
             ) latest
             """)
+        var inboxHoldsAny = false
         for row in rows {
-            let (key, id, data, version, owner) = try row.decode((String?, String, Data, Int64, String?).self)
+            let (kind, key, id, data, version, owner) = try row.decode(
+                (String, String?, String?, Data?, Int64?, String?).self)
+            guard kind == "incident", let id, let data, let version else {
+                inboxHoldsAny = true
+                continue
+            }
             found[key.map(IncidentLookup.key) ?? .id(IncidentID(id))] = Result {
                 (try StoredIncident(id: id, storedJSON: data, version: version), owner)
             }
         }
-        return found
+        return (inboxHoldsAny, found)
     }
 
     func loadParcels(_ incident: IncidentID) async throws -> [AffectedParcel] {

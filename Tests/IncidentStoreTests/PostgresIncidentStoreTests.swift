@@ -34,6 +34,33 @@ struct PostgresIncidentStoreTests {
         await TestPostgres.dropStore(store)
     }
 
+    /// The fast way through a batch trusts this one statement's inbox answer: a message processed
+    /// already would otherwise be applied again until its inbox id's unique violation undid the
+    /// batch, and the conformance tests' results could not tell.
+    @Test("Before a batch's first write, one statement says whether the inbox holds any of its messages and finds its incidents")
+    func batchLookUpAsksTheInboxAndFindsIncidents() async throws {
+        try await TestPostgres.withStore(clock: .caller) { store in
+            let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
+            _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
+            let logger = self.logger
+            func lookUp(_ messageIDs: [String], _ lookups: [IncidentLookup]) async throws -> (Bool, [String: String]) {
+                try await store.withConnection("looking a batch up") { connection in
+                    let (inboxHoldsAny, found) = try await Writer(connection: connection, logger: logger, clock: .caller)
+                        .lookUpBatch(messageIDs: messageIDs, lookups: lookups)
+                    var ids: [String: String] = [:]
+                    for (lookup, result) in found { ids["\(lookup)"] = try result.get().incident?.id.rawValue ?? "none" }
+                    return (inboxHoldsAny, ids)
+                }
+            }
+            let fresh = try await lookUp(["incident:e2"], [.id("inc-1"), .key("fire-1"), .key("fire-2")])
+            #expect(fresh.0 == false)
+            #expect(fresh.1 == ["\(IncidentLookup.id("inc-1"))": "inc-1", "\(IncidentLookup.key("fire-1"))": "inc-1", "\(IncidentLookup.key("fire-2"))": "none"])
+            #expect(try await lookUp(["incident:e2", "incident:e1"], [.key("fire-2")]).0 == true)
+            #expect(try await lookUp(["incident:e1"], []).0 == true)
+            #expect(try await lookUp([], [.id("inc-1")]).0 == false)
+        }
+    }
+
     @Test("An incident whose stored state cannot be read fails its own message in a batch, with the fix named, and no other")
     func unreadableIncidentFailsItsMessageAlone() async throws {
         try await TestPostgres.withStore(clock: .caller) { store in
