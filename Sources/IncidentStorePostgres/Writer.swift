@@ -282,7 +282,6 @@ struct Writer {
         try await !run("SELECT 1 FROM inbox WHERE message_id = \(messageID)").isEmpty
     }
 
-    /// Whether any of the messages was processed already, in one round trip.
     func loadIncident(_ lookup: IncidentLookup) async throws -> StoredIncident? {
         try await findIncidents([lookup])[lookup]?.get().incident
     }
@@ -331,10 +330,12 @@ struct Writer {
         for row in rows {
             let (kind, key, id, data, version, owner) = try row.decode(
                 (String, String?, String?, Data?, Int64?, String?).self)
-            guard kind == "incident", let id, let data, let version else {
+            if kind == "inbox" {
                 inboxHoldsAny = true
                 continue
             }
+            // An incident row's id, state and version are NOT NULL.
+            guard let id, let data, let version else { continue }
             found[key.map(IncidentLookup.key) ?? .id(IncidentID(id))] = Result {
                 (try StoredIncident(id: id, storedJSON: data, version: version), owner)
             }

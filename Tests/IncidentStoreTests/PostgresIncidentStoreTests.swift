@@ -362,10 +362,11 @@ struct PrivateCluster: Sendable {
 
     func stop() async { try? await shell("postgres_stop \"$1\"") }
 
-    /// Starts the cluster for `body` and stops it afterwards, also when `body` throws.
+    /// Starts the cluster for `body` and stops it afterwards, also when starting it or `body`
+    /// throws (a start that failed after pg_ctl started the server leaves it running).
     func whileRunning(_ body: () async throws -> Void) async throws {
-        try await start()
         do {
+            try await start()
             try await body()
         } catch {
             await stop()
