@@ -12,6 +12,8 @@ import Foundation
 /// deadline is killed with its process group and the test gets its output to see where it stood.
 public enum ChildProcess {
     public struct Exit: Sendable {
+        /// The command line, for messages.
+        public let command: String
         /// The exit code, or 128 + the signal that ended it, as a shell reports it.
         public let status: Int32
         /// Standard output and standard error, interleaved as written.
@@ -22,17 +24,14 @@ public enum ChildProcess {
         public let description: String
     }
 
-    /// Runs `executable` with `arguments` and waits for it; throws if it cannot start or outlives
-    /// `timeout`. `environment` replaces this process's environment when given.
-    public static func run(
-        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        timeout: Duration = .seconds(120)
-    ) async throws -> Exit {
+    /// Runs `executable` with `arguments` and this process's environment, and waits for it;
+    /// throws if it cannot start or outlives `timeout`.
+    public static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> Exit {
         let command = ([executable] + arguments).joined(separator: " ")
         let outputPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("escalator-test-child-\(UUID().uuidString).log").path
         defer { unlink(outputPath) }
-        let pid = try spawn(executable, arguments, environment: environment, outputPath: outputPath, command: command)
+        let pid = try spawn(executable, arguments, outputPath: outputPath, command: command)
         let deadline = ContinuousClock.now + timeout
         var status: Int32 = 0
         while true {
@@ -51,19 +50,15 @@ public enum ChildProcess {
             await pause()
         }
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Exit(status: exitStatus, output: output(at: outputPath))
+        return Exit(command: command, status: exitStatus, output: output(at: outputPath))
     }
 
     /// Runs the command and returns its output; throws with that output unless it exits 0.
     @discardableResult
-    public static func output(
-        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-        timeout: Duration = .seconds(120)
-    ) async throws -> String {
-        let exit = try await run(executable, arguments, environment: environment, timeout: timeout)
+    public static func output(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> String {
+        let exit = try await run(executable, arguments, timeout: timeout)
         guard exit.status == 0 else {
-            throw Failure(
-                description: "\(([executable] + arguments).joined(separator: " ")) exited with status \(exit.status):\n\(exit.output)")
+            throw Failure(description: "\(exit.command) exited with status \(exit.status):\n\(exit.output)")
         }
         return exit.output
     }
@@ -86,10 +81,7 @@ public enum ChildProcess {
         UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np"
     ).map { unsafeBitCast($0, to: AddCloseFrom.self) }
 
-    private static func spawn(
-        _ executable: String, _ arguments: [String], environment: [String: String]?, outputPath: String,
-        command: String
-    ) throws -> pid_t {
+    private static func spawn(_ executable: String, _ arguments: [String], outputPath: String, command: String) throws -> pid_t {
         guard let addCloseFrom else {
             throw Failure(description: "\(command): this C library lacks posix_spawn_file_actions_addclosefrom_np (glibc 2.34 or later)")
         }
@@ -118,11 +110,8 @@ public enum ChildProcess {
 
         var argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let environmentStrings = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
-        var envp = environmentStrings.map { strdup($0) } + [nil]
-        defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, &argv, &envp)
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, &argv, environ)
         guard spawned == 0 else {
             throw Failure(description: "cannot run \(command): \(String(cString: strerror(spawned)))")
         }

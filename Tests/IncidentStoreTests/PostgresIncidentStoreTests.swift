@@ -43,18 +43,18 @@ struct PostgresIncidentStoreTests {
             let t0 = Timestamp(secondsSinceEpoch: 1_800_000_000)
             _ = try await store.apply(worker.trigger(messageID: "incident:e1", key: "fire-1", incident: "inc-1", at: t0))
             let logger = self.logger
-            func lookUp(_ messageIDs: [String], _ lookups: [IncidentLookup]) async throws -> (Bool, [String: String]) {
+            func lookUp(_ messageIDs: [String], _ lookups: [IncidentLookup]) async throws -> (Bool, [IncidentLookup: String]) {
                 try await store.withConnection("looking a batch up") { connection in
                     let (inboxHoldsAny, found) = try await Writer(connection: connection, logger: logger, clock: .caller)
                         .lookUpBatch(messageIDs: messageIDs, lookups: lookups)
-                    var ids: [String: String] = [:]
-                    for (lookup, result) in found { ids["\(lookup)"] = try result.get().incident?.id.rawValue ?? "none" }
+                    var ids: [IncidentLookup: String] = [:]
+                    for (lookup, result) in found { ids[lookup] = try result.get().incident?.id.rawValue ?? "none" }
                     return (inboxHoldsAny, ids)
                 }
             }
             let fresh = try await lookUp(["incident:e2"], [.id("inc-1"), .key("fire-1"), .key("fire-2")])
             #expect(fresh.0 == false)
-            #expect(fresh.1 == ["\(IncidentLookup.id("inc-1"))": "inc-1", "\(IncidentLookup.key("fire-1"))": "inc-1", "\(IncidentLookup.key("fire-2"))": "none"])
+            #expect(fresh.1 == [.id("inc-1"): "inc-1", .key("fire-1"): "inc-1", .key("fire-2"): "none"])
             #expect(try await lookUp(["incident:e2", "incident:e1"], [.key("fire-2")]).0 == true)
             #expect(try await lookUp(["incident:e1"], []).0 == true)
             #expect(try await lookUp([], [.id("inc-1")]).0 == false)

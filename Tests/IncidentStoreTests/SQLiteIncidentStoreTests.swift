@@ -264,10 +264,10 @@ struct SQLiteIncidentStoreTests {
         let events = 1500
         let keys = 7
 
-        async let first = Self.run(helper, [path, "1", "\(events)", "\(keys)"])
-        async let second = Self.run(helper, [path, "2", "\(events)", "\(keys)"])
+        async let first = ChildProcess.run(helper, [path, "1", "\(events)", "\(keys)"])
+        async let second = ChildProcess.run(helper, [path, "2", "\(events)", "\(keys)"])
         let outputs = try await [first, second]
-        for output in outputs { #expect(output.status == 0, "store-stress failed: \(output.text)") }
+        for output in outputs { #expect(output.status == 0, "store-stress failed: \(output.output)") }
         let counts = outputs.map(Self.counts)
         #expect(counts.map { $0["applied", default: 0] }.reduce(0, +) == events)
         #expect(counts.map { $0["duplicates", default: 0] }.reduce(0, +) == events)
@@ -299,15 +299,10 @@ struct SQLiteIncidentStoreTests {
         return candidates.first { fileManager.isExecutableFile(atPath: $0) }
     }
 
-    static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, text: String) {
-        let exit = try await ChildProcess.run(executable, arguments)
-        return (exit.status, exit.output)
-    }
-
     /// `applied=3 duplicates=4` → ["applied": 3, "duplicates": 4].
-    static func counts(_ output: (status: Int32, text: String)) -> [String: Int] {
+    static func counts(_ output: ChildProcess.Exit) -> [String: Int] {
         var counts: [String: Int] = [:]
-        for field in output.text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+        for field in output.output.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
             let parts = field.split(separator: "=")
             if parts.count == 2, let value = Int(parts[1]) { counts[String(parts[0])] = value }
         }
